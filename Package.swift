@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+/// Lowbit builds for the host CPU by default (like llama.cpp's GGML_NATIVE): F16C, AVX2/AVX-512
+/// turn Float16 conversion and rounding into single instructions. Set `LOWBIT_PORTABLE=1` in the
+/// environment for a build that runs on any x86-64 (or arm64) machine.
+let portable = ProcessInfo.processInfo.environment["LOWBIT_PORTABLE"] == "1"
+let nativeSwift: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "native"])]
+let nativeC: [CSetting] = portable ? [] : [.unsafeFlags(["-march=native"])]
+let swiftSettings: [SwiftSetting] = nativeSwift + [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Lowbit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "LowbitFormats", targets: ["LowbitFormats"]),
+        .library(name: "LowbitQuant", targets: ["LowbitQuant"]),
+        .library(name: "LowbitTokenizer", targets: ["LowbitTokenizer"]),
+        .library(name: "LowbitConvert", targets: ["LowbitConvert"]),
+        .library(name: "LowbitEval", targets: ["LowbitEval"]),
+        .executable(name: "lowbit", targets: ["lowbit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "LowbitFormats", swiftSettings: swiftSettings),
+        .target(name: "LowbitTokenizer", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
+        .target(name: "LowbitQuant", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
+        .target(
+            name: "LowbitConvert",
+            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitTokenizer"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "LowbitEval",
+            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd"],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "lowbit",
+            dependencies: [
+                "LowbitFormats", "LowbitQuant", "LowbitTokenizer", "LowbitConvert", "LowbitEval",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "lowbit-bench",
+            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitConvert", "LowbitEval"],
+            path: "Benchmarks/lowbit-bench",
+            swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitFormatsTests", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitQuantTests", dependencies: ["LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitConvert", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitCLITests", dependencies: ["lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
+    ]
+)
