@@ -1,0 +1,152 @@
+import Dispatch
+import Foundation
+import LowbitFormats
+import LowbitQuant
+
+/// One quantizer under test: quantizes `rows` rows of `rowLength` floats on `threads` threads.
+struct QuantizerCase {
+    var name: String
+    /// Prepares output buffers for `rows x rowLength` and returns the closure that quantizes.
+    var make: (_ rows: Int, _ rowLength: Int, _ threads: Int) -> (UnsafePointer<Float>) -> Void
+
+    /// Every quantizer Lowbit has, in the order of the report; types whose kernel is not
+    /// available are left out.
+    static func all() -> [QuantizerCase] {
+        var cases: [QuantizerCase] = []
+        let ggufTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl]
+        for type in ggufTypes {
+            guard let codec = GGUFCodecs.codec(for: type) else { continue }
+            cases.append(QuantizerCase(name: type.name) { rows, rowLength, threads in
+                let rowBytes = rowLength / type.blockSize * type.bytesPerBlock
+                let output = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
+                let holder = BufferHolder(output)
+                return { source in
+                    _ = holder
+                    // Rows split evenly over the threads, each range quantized by the row codec
+                    // (what TensorEncoder does, with an explicit thread count).
+                    let p = SendablePointers(source: UnsafeRawPointer(source), destination: output)
+                    DispatchQueue.concurrentPerform(iterations: threads) { t in
+                        let r0 = rows * t / threads, r1 = rows * (t + 1) / threads
+                        guard r1 > r0 else { return }
+                        codec.quantize(p.source.assumingMemoryBound(to: Float.self) + r0 * rowLength,
+                                       into: p.destination + r0 * rowBytes, count: (r1 - r0) * rowLength,
+                                       importance: nil)
+                    }
+                }
+            })
+        }
+        cases.append(QuantizerCase(name: "FP8 per-row") { rows, rowLength, threads in
+            let quantizer = FP8Quantizer(variant: .e4m3, granularity: .row, threads: threads)
+            let codes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: rows * rowLength)
+            let scales = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows)
+            let holder = BufferHolder(codes, scales)
+            return { source in
+                _ = holder
+                quantizer.quantize(UnsafeBufferPointer(start: source, count: rows * rowLength), rowLength: rowLength,
+                                   codes: codes, scales: scales)
+            }
+        })
+        for (bits, label) in [(4, "INT4 g128"), (8, "INT8 g128")] {
+            cases.append(QuantizerCase(name: label) { rows, rowLength, threads in
+                let quantizer = IntGroupQuantizer(bits: bits, groupSize: 128, convention: .compressedTensors(symmetric: true),
+                                                  threads: threads)
+                let packed = UnsafeMutableBufferPointer<UInt32>.allocate(
+                    capacity: rows * quantizer.wordsPerRow(rowLength: rowLength))
+                let scales = UnsafeMutableBufferPointer<Float>.allocate(
+                    capacity: rows * quantizer.groupsPerRow(rowLength: rowLength))
+                let holder = BufferHolder(packed, scales)
+                return { source in
+                    _ = holder
+                    quantizer.quantize(UnsafeBufferPointer(start: source, count: rows * rowLength), rowLength: rowLength,
+                                       packed: packed, scales: scales, offsets: nil)
+                }
+            })
+        }
+        return cases
+    }
+}
+
+/// Frees the output buffers of a quantizer case when its closure is dropped.
+final class BufferHolder {
+    private let free: () -> Void
+    init(_ raw: UnsafeMutableRawPointer) { free = { raw.deallocate() } }
+    init<A, B>(_ a: UnsafeMutableBufferPointer<A>, _ b: UnsafeMutableBufferPointer<B>) {
+        free = { a.deallocate(); b.deallocate() }
+    }
+    deinit { free() }
+}
+
+/// The memory-bound kernels: memcpy, BF16 -> F32 decode, and the statistics pass.
+enum StreamKernels {
+    /// GB/s of one `memcpy` of `bytes` bytes per thread slice, best of three.
+    static func memcpy(bytes: Int, threads: Int) -> Double {
+        let src = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+        defer { src.deallocate(); dst.deallocate() }
+        memset(src, 1, bytes)
+        memset(dst, 0, bytes)
+        let p = SendablePointers(source: UnsafeRawPointer(src), destination: dst)
+        let seconds = Measure.best {
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                let a = bytes * t / threads, b = bytes * (t + 1) / threads
+                _ = Foundation.memcpy(p.destination + a, p.source + a, b - a)
+            }
+        }
+        return Double(bytes) / seconds / 1e9
+    }
+
+    /// GB/s of BF16 input decoded to F32 (into a per-thread scratch buffer, chunk by chunk),
+    /// over every tensor of `source`, on `threads` threads; mapped pages are released after use.
+    static func decode(_ source: any TensorSource, threads: Int) throws -> Double {
+        let tensors = source.tensors
+        let total = tensors.reduce(0) { $0 + $1.byteCount }
+        let chunk = 1 << 20
+        let failure = ErrorBox()
+        let seconds = Measure.best {
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
+                defer { scratch.deallocate() }
+                for i in stride(from: t, to: tensors.count, by: threads) {
+                    let tensor = tensors[i]
+                    guard let format = tensor.type.floatFormat else { continue }
+                    do {
+                        try source.withBytes(of: tensor) { bytes in
+                            let n = bytes.count / format.byteWidth
+                            var start = 0
+                            while start < n {
+                                let m = min(chunk, n - start)
+                                format.decode(bytes.baseAddress! + start * format.byteWidth, into: scratch, count: m)
+                                start += m
+                            }
+                        }
+                    } catch {
+                        failure.set(error)
+                    }
+                    source.release(tensor)
+                }
+            }
+        }
+        if let error = failure.error { throw error }
+        return Double(total) / seconds / 1e9
+    }
+
+    /// GB/s of `lowbit inspect --stats`' work: TensorStatistics over every tensor of `source`.
+    static func statistics(_ source: any TensorSource, threads: Int) throws -> Double {
+        let total = source.tensors.reduce(0) { $0 + $1.byteCount }
+        let seconds = try Measure.best {
+            _ = try TensorStatistics.compute(source.tensors, in: source, threads: threads)
+        }
+        return Double(total) / seconds / 1e9
+    }
+}
+
+/// The first error of several threads.
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: (any Error)?
+    func set(_ e: any Error) {
+        lock.lock()
+        defer { lock.unlock() }
+        if error == nil { error = e }
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import LowbitFormats
+import LowbitQuant
+
+/// Where a conversion writes.
+public enum OutputKind: Sendable, Equatable {
+    case ggufFile(String)
+    case safetensorsFile(String)
+    /// A Hugging Face directory: shards, index, `config.json`, tokenizer files.
+    case directory(String)
+
+    /// Decides from the path: `.gguf` and `.safetensors` are files, anything else a directory.
+    public init(path: String) {
+        if path.hasSuffix(".gguf") { self = .ggufFile(path) }
+        else if path.hasSuffix(".safetensors") { self = .safetensorsFile(path) }
+        else { self = .directory(path) }
+    }
+
+    public var path: String {
+        switch self {
+        case .ggufFile(let p), .safetensorsFile(let p), .directory(let p): p
+        }
+    }
+
+    public var isGGUF: Bool {
+        if case .ggufFile = self { return true }
+        return false
+    }
+}
+
+/// Everything a conversion will do, decided before a byte is written: one job per output weight,
+/// the output metadata, and what the user should be told.
+public struct ConversionPlan: Sendable {
+    public var input: ModelInput
+    public var output: OutputKind
+    public var options: ConversionOptions
+    public var jobs: [TensorJob]
+    /// GGUF key-values of the output (GGUF output only).
+    public var ggufMetadata: [(key: String, value: MetadataValue)]
+    /// Things the user should know (dropped tensors, requantization, missing tokenizer...).
+    public var warnings: [String]
+
+    /// Bytes the jobs read.
+    public var inputBytes: Int { jobs.reduce(0) { $0 + $1.inputBytes } }
+    /// Bytes the jobs write (tensor data only).
+    public var outputBytes: Int { jobs.reduce(0) { $0 + $1.outputBytes } }
+
+    /// Plans converting `input` to `output`.
+    public init(input: ModelInput, output: OutputKind, options: ConversionOptions) throws {
+        self.input = input
+        self.output = output
+        self.options = options
+        self.jobs = []
+        self.ggufMetadata = []
+        self.warnings = []
+        if output.isGGUF != options.target.isGGUF {
+            if case .float = options.target {} else {
+                throw ConvertError.badOption(output.isGGUF
+                    ? "type \(options.target.name) is written as safetensors; use an output ending in .safetensors or a directory"
+                    : "type \(options.target.name) is a GGUF type; use an output ending in .gguf")
+            }
+        }
+        if input.source.tensors.contains(where: { $0.type.floatFormat == nil && TensorDecoder.canDecode($0.type) }) {
+            warnings.append("the input is already quantized: its tensors are dequantized to F32 first, so the output carries both quantization errors")
+        }
+        var planner = Planner(plan: self)
+        try planner.build()
+        self = planner.plan
+    }
+}
+
+/// Builds a ``ConversionPlan``'s jobs and metadata.
+private struct Planner {
+    var plan: ConversionPlan
+    var input: ModelInput { plan.input }
+    var options: ConversionOptions { plan.options }
+    var hyper: LlamaHyperparameters? { input.hyperparameters }
+
+    init(plan: ConversionPlan) { self.plan = plan }
+
+    mutating func build() throws {
+        let tensors = input.source.tensors
+        // Output names first: the GGUF mixes count tensors by name.
+        var named: [(TensorInfo, String)] = []
+        for t in tensors {
+            if let name = outputName(for: t) {
+                named.append((t, name))
+            } else {
+                plan.warnings.append("'\(t.name)' is not written: the output format has no place for it")
+            }
+        }
+        if plan.output.isGGUF {
+            try buildGGUF(named)
+        } else {
+            try buildSafetensors(named)
+        }
+    }
+
+    /// The name a tensor gets in the output, or nil to drop it.
+    func outputName(for t: TensorInfo) -> String? {
+        guard hyper != nil else { return t.name }
+        switch (input.naming, plan.output.isGGUF) {
+        case (.huggingFace, true):
+            if t.name.hasSuffix("rotary_emb.inv_freq") { return nil }
+            return LlamaTensorNames.ggufName(forHF: t.name)
+        case (.gguf, false):
+            return LlamaTensorNames.hfName(forGGUF: t.name)
+        default:
+            return t.name
+        }
+    }
+
+    func rotary(for outputName: String, sourceName: String) -> (heads: Int, toGGUF: Bool)? {
+        guard let hyper else { return nil }
+        switch (input.naming, plan.output.isGGUF) {
+        case (.huggingFace, true):
+            return LlamaTensorNames.rotaryHeads(ggufName: outputName, heads: hyper.headCount, kvHeads: hyper.kvHeadCount)
+                .map { ($0, true) }
+        case (.gguf, false):
+            return LlamaTensorNames.rotaryHeads(ggufName: sourceName, heads: hyper.headCount, kvHeads: hyper.kvHeadCount)
+                .map { ($0, false) }
+        default:
+            return nil
+        }
+    }
+
+    // MARK: GGUF
+
+    mutating func buildGGUF(_ named: [(TensorInfo, String)]) throws {
+        guard case .gguf(let target) = options.target else {
+            throw ConvertError.badOption("type \(options.target.name) cannot be written to GGUF")
+        }
+        var policy = GGUFTypePolicy(target: target, tensorNames: named.map(\.1), layerCount: hyper?.layerCount ?? 0,
+                                    queryHeadsPerKVHead: hyper.map { $0.headCount / $0.kvHeadCount } ?? 1)
+        policy.keepPatterns = options.keep
+        for rule in options.tensorTypeRules { try policy.addTensorTypeRule(rule) }
+        policy.outputTensorType = options.outputTensorType
+        policy.tokenEmbeddingType = options.tokenEmbeddingType
+
+        for (t, name) in named {
+            let shape = Array(t.rowMajorShape.reversed())  // GGUF ne order
+            let sourceType = ggufType(of: t)
+            var (type, reason) = policy.choose(name: name, shape: shape, sourceType: sourceType)
+            if case .notQuantizable = reason, t.rowMajorShape.count <= 1, input.naming == .huggingFace {
+                type = .f32  // llama.cpp keeps norms and biases in F32
+            }
+            let rot = rotary(for: name, sourceName: t.name)
+            let encoding: OutputEncoding
+            if case .ggml(type) = t.type, rot == nil {
+                encoding = .copy
+            } else if !TensorDecoder.canDecode(t.type) {
+                throw ConvertError.unsupportedTensor(tensor: t.name, reason: "type \(t.type.name) cannot be decoded, so it cannot become \(type.name)")
+            } else {
+                encoding = .gguf(type)
+            }
+            plan.jobs.append(TensorJob(
+                input: .tensor(t), outputName: name, rows: t.rowCount, rowLength: t.rowLength, encoding: encoding,
+                rotary: rot, reason: reason,
+                outputs: [PlannedTensor(name: name, type: .ggml(type), shape: shape)]))
+        }
+        if input.naming == .huggingFace, let hyper, let scaling = hyper.llama3RopeScaling,
+           !named.contains(where: { $0.1 == "rope_freqs.weight" }) {
+            let factors = scaling.frequencyFactors(headDimension: hyper.headDimension, ropeTheta: hyper.ropeTheta)
+            plan.jobs.insert(TensorJob(
+                input: .values(factors), outputName: "rope_freqs.weight", rows: 1, rowLength: factors.count,
+                encoding: .gguf(.f32), rotary: nil, reason: .notQuantizable,
+                outputs: [PlannedTensor(name: "rope_freqs.weight", type: .ggml(.f32), shape: [factors.count])]), at: 0)
+        }
+        plan.ggufMetadata = try GGUFMetadataBuilder(input: input, target: target).metadata()
+    }
+
+    /// The GGUF type closest to a tensor's stored type (for tensors that keep it).
+    func ggufType(of t: TensorInfo) -> GGMLType {
+        switch t.type {
+        case .ggml(let g): return g
+        case .safetensors(.BF16): return .bf16
+        case .safetensors(.F16): return .f16
+        default: return .f32
+        }
+    }
+
+    // MARK: safetensors
+
+    mutating func buildSafetensors(_ named: [(TensorInfo, String)]) throws {
+        let layerCount = hyper?.layerCount ?? (named.compactMap { Self.layerIndex($0.1) }.max().map { $0 + 1 } ?? 0)
+        for (t, name) in named {
+            let rot = rotary(for: name, sourceName: t.name)
+            let isLinear = Self.isDecoderLinear(name) && t.rowMajorShape.count == 2
+            let kept = options.keep.first(where: { $0.matches(name) })
+            var encoding: OutputEncoding
+            var reason = TypeChoiceReason.defaultType
+            var outputs: [PlannedTensor]
+            let floatDType = floatDTypeFor(t)
+            let rows = t.rowCount, cols = t.rowLength
+            let plainOutputs = [PlannedTensor(name: name, type: .safetensors(floatDType ?? .F32), shape: t.rowMajorShape)]
+
+            switch options.target {
+            case .fp8(let q) where isLinear && kept == nil,
+                 .fp8Llama405B(let q) where isLinear && kept == nil && Self.is405BQuantized(name, layers: layerCount):
+                encoding = .fp8(q)
+                outputs = CompressedTensorsLayout.plan(prefix: Self.prefix(name), rows: rows, columns: cols, quantizer: q)
+            case .int(let q, let layout) where isLinear && kept == nil:
+                let decision = IntGroupQuantizer.chooseGroupSize(requested: q.groupSize, rowLength: cols)
+                if let g = decision.groupSize {
+                    let fitted = g == q.groupSize ? q : IntGroupQuantizer(
+                        bits: q.bits, groupSize: g, convention: q.convention, scaleFormat: q.scaleFormat,
+                        arithmetic: q.arithmetic, search: q.search)
+                    if g != q.groupSize { reason = .override("group size \(g): \(q.groupSize) does not divide \(cols)") }
+                    if layout == .mlx {
+                        encoding = .mlxInt(fitted)
+                        outputs = MLXLayout.plan(prefix: Self.prefix(name), rows: rows, columns: cols, quantizer: fitted)
+                    } else {
+                        encoding = .compressedInt(fitted)
+                        outputs = CompressedTensorsLayout.plan(prefix: Self.prefix(name), rows: rows, columns: cols, quantizer: fitted)
+                    }
+                } else {
+                    reason = .override("kept: \(decision)")
+                    encoding = floatDType.map { .float($0) } ?? .copy
+                    outputs = plainOutputs
+                }
+            default:
+                if let kept { reason = .override("--keep \(kept.pattern)") }
+                else if isLinear { reason = .notQuantizable }
+                else { reason = .notQuantizable }
+                if case .float(let d) = options.target, t.type.floatFormat != nil || TensorDecoder.canDecode(t.type) {
+                    encoding = .float(d)
+                    outputs = [PlannedTensor(name: name, type: .safetensors(d), shape: t.rowMajorShape)]
+                } else if let d = floatDType {
+                    encoding = (t.type == .safetensors(d) && rot == nil) ? .copy : .float(d)
+                    outputs = [PlannedTensor(name: name, type: .safetensors(d), shape: t.rowMajorShape)]
+                } else if case .safetensors(let d) = t.type, rot == nil {
+                    encoding = .copy
+                    outputs = [PlannedTensor(name: name, type: .safetensors(d), shape: t.rowMajorShape)]
+                } else {
+                    throw ConvertError.unsupportedTensor(tensor: t.name, reason: "type \(t.type.name) cannot be written to safetensors")
+                }
+            }
+            plan.jobs.append(TensorJob(input: .tensor(t), outputName: name, rows: rows, rowLength: cols,
+                                       encoding: encoding, rotary: rot, reason: reason, outputs: outputs))
+        }
+    }
+
+    /// The float dtype an unquantized tensor gets in safetensors output, or nil if it is not a
+    /// float tensor Lowbit can decode.
+    func floatDTypeFor(_ t: TensorInfo) -> SafetensorsDType? {
+        if let d = options.floatDType { return TensorDecoder.canDecode(t.type) ? d : nil }
+        switch t.type {
+        case .safetensors(let d) where [.F32, .F16, .BF16, .F64].contains(d): return d
+        case .ggml(.f32) where t.rowMajorShape.count <= 1: return .F32
+        default: return TensorDecoder.canDecode(t.type) ? .BF16 : nil
+        }
+    }
+
+    /// `model.layers.N.(self_attn|mlp).X_proj.weight`: the linear weights vLLM quantizes.
+    static func isDecoderLinear(_ name: String) -> Bool { JobPlanning.isLinear(name) }
+
+    static func layerIndex(_ name: String) -> Int? {
+        guard name.hasPrefix("model.layers.") else { return nil }
+        return Int(name.dropFirst("model.layers.".count).prefix { $0.isNumber })
+    }
+
+    /// Meta's 405B FP8 recipe: only FFN weights, not in the first or last layer.
+    static func is405BQuantized(_ name: String, layers: Int) -> Bool {
+        guard name.contains(".mlp."), let i = layerIndex(name) else { return false }
+        return i > 0 && i < layers - 1
+    }
+
+    static func prefix(_ name: String) -> String { JobPlanning.module(name) }
+}

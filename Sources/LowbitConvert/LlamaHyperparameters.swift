@@ -1,0 +1,200 @@
+import Foundation
+import LowbitFormats
+
+/// The hyperparameters of a Llama-family model, read from a Hugging Face `config.json` or from
+/// GGUF metadata, and written back to either.
+public struct LlamaHyperparameters: Sendable, Equatable {
+    /// The Hugging Face architecture (`LlamaForCausalLM`, `MistralForCausalLM`).
+    public var architecture: String
+    public var layerCount: Int
+    public var contextLength: Int
+    public var embeddingLength: Int
+    public var feedForwardLength: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDimension: Int
+    public var ropeTheta: Double
+    public var rmsNormEpsilon: Double
+    public var vocabularySize: Int
+    public var tiedEmbeddings: Bool
+    /// Llama 3.1 rope scaling (`rope_type: llama3`), if the model uses it.
+    public var llama3RopeScaling: Llama3RopeScaling?
+    /// Linear rope scaling factor, if the model uses it.
+    public var linearRopeScaling: Double?
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+
+    /// The architectures Lowbit converts.
+    public static let supportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM"]
+
+    /// Reads `config.json`. Unsupported architectures are an error that names them.
+    public init(hfConfig config: JSONValue) throws {
+        let arch = config["architectures"]?.arrayValue?.first?.stringValue ?? config["model_type"]?.stringValue ?? "unknown"
+        guard Self.supportedArchitectures.contains(arch) else { throw ConvertError.unsupportedArchitecture(arch) }
+        func int(_ key: String) throws -> Int {
+            guard let v = config[key]?.intValue else { throw ConvertError.missingInput("config.json: missing integer '\(key)'") }
+            return v
+        }
+        architecture = arch
+        layerCount = try int("num_hidden_layers")
+        embeddingLength = try int("hidden_size")
+        feedForwardLength = try int("intermediate_size")
+        headCount = try int("num_attention_heads")
+        kvHeadCount = config["num_key_value_heads"]?.intValue ?? headCount
+        guard headCount > 0, kvHeadCount > 0, headCount % kvHeadCount == 0 else {
+            throw ConvertError.missingInput("config.json: \(headCount) heads cannot share \(kvHeadCount) KV heads")
+        }
+        headDimension = config["head_dim"]?.intValue ?? embeddingLength / headCount
+        contextLength = config["max_position_embeddings"]?.intValue ?? 4096
+        ropeTheta = config["rope_theta"]?.doubleValue ?? 10000
+        rmsNormEpsilon = config["rms_norm_eps"]?.doubleValue ?? 1e-5
+        vocabularySize = try int("vocab_size")
+        tiedEmbeddings = config["tie_word_embeddings"]?.boolValue ?? false
+        bosTokenId = config["bos_token_id"]?.intValue
+        eosTokenId = config["eos_token_id"]?.intValue ?? config["eos_token_id"]?.arrayValue?.first?.intValue
+        if let scaling = config["rope_scaling"], scaling != .null {
+            let type = (scaling["rope_type"] ?? scaling["type"])?.stringValue ?? ""
+            switch type {
+            case "llama3":
+                llama3RopeScaling = Llama3RopeScaling(
+                    factor: scaling["factor"]?.doubleValue ?? 8,
+                    lowFrequencyFactor: scaling["low_freq_factor"]?.doubleValue ?? 1,
+                    highFrequencyFactor: scaling["high_freq_factor"]?.doubleValue ?? 4,
+                    originalContextLength: scaling["original_max_position_embeddings"]?.intValue ?? 8192)
+            case "linear":
+                linearRopeScaling = scaling["factor"]?.doubleValue
+            case "default", "":
+                break
+            default:
+                throw ConvertError.badOption("config.json: rope_scaling type '\(type)' is not supported")
+            }
+        }
+    }
+
+    /// Reads the `llama.*` keys of a GGUF file.
+    public init(ggufMetadata source: any TensorSource) throws {
+        func value(_ key: String) -> MetadataValue? { source.metadataValue(key) }
+        guard let arch = value("general.architecture")?.stringValue else {
+            throw ConvertError.missingInput("\(source.path): no general.architecture")
+        }
+        guard arch == "llama" else { throw ConvertError.unsupportedArchitecture(arch) }
+        func int(_ key: String) throws -> Int {
+            guard let v = value("llama.\(key)")?.intValue else {
+                throw ConvertError.missingInput("\(source.path): missing llama.\(key)")
+            }
+            return v
+        }
+        architecture = "LlamaForCausalLM"
+        layerCount = try int("block_count")
+        contextLength = try int("context_length")
+        embeddingLength = try int("embedding_length")
+        feedForwardLength = try int("feed_forward_length")
+        headCount = try int("attention.head_count")
+        kvHeadCount = (try? int("attention.head_count_kv")) ?? headCount
+        headDimension = (try? int("attention.key_length")) ?? (try? int("rope.dimension_count")) ?? embeddingLength / headCount
+        // GGUF stores these as float32: print them as the short decimals they were written from.
+        func shortest(_ key: String, _ fallback: Double) -> Double {
+            guard let v = value(key)?.doubleValue else { return fallback }
+            return Double("\(Float(v))") ?? v
+        }
+        ropeTheta = shortest("llama.rope.freq_base", 10000)
+        rmsNormEpsilon = shortest("llama.attention.layer_norm_rms_epsilon", 1e-5)
+        let tokens = value("tokenizer.ggml.tokens")?.arrayValue?.count
+        vocabularySize = (try? int("vocab_size")) ?? tokens ?? 0
+        tiedEmbeddings = source.tensor(named: "output.weight") == nil
+        bosTokenId = value("tokenizer.ggml.bos_token_id")?.intValue
+        eosTokenId = value("tokenizer.ggml.eos_token_id")?.intValue
+        if value("llama.rope.scaling.type")?.stringValue == "linear" {
+            linearRopeScaling = value("llama.rope.scaling.factor")?.doubleValue
+        }
+        // Llama 3.1 scaling lives in the rope_freqs.weight tensor; keep the factors' source.
+        llama3RopeScaling = nil
+    }
+
+    /// The GGUF `llama.*` keys llama.cpp reads for this model.
+    public func ggufMetadata() -> [(key: String, value: MetadataValue)] {
+        var kv: [(key: String, value: MetadataValue)] = [
+            ("llama.block_count", .uint32(UInt32(layerCount))),
+            ("llama.context_length", .uint32(UInt32(contextLength))),
+            ("llama.embedding_length", .uint32(UInt32(embeddingLength))),
+            ("llama.feed_forward_length", .uint32(UInt32(feedForwardLength))),
+            ("llama.attention.head_count", .uint32(UInt32(headCount))),
+            ("llama.attention.head_count_kv", .uint32(UInt32(kvHeadCount))),
+            ("llama.rope.freq_base", .float32(Float(ropeTheta))),
+            ("llama.attention.layer_norm_rms_epsilon", .float32(Float(rmsNormEpsilon))),
+            ("llama.vocab_size", .uint32(UInt32(vocabularySize))),
+            ("llama.rope.dimension_count", .uint32(UInt32(headDimension))),
+        ]
+        if headDimension != embeddingLength / headCount {
+            kv.append(("llama.attention.key_length", .uint32(UInt32(headDimension))))
+            kv.append(("llama.attention.value_length", .uint32(UInt32(headDimension))))
+        }
+        if let factor = linearRopeScaling {
+            kv.append(("llama.rope.scaling.type", .string("linear")))
+            kv.append(("llama.rope.scaling.factor", .float32(Float(factor))))
+        }
+        return kv
+    }
+
+    /// A Hugging Face `config.json` for this model, in the given torch dtype name.
+    public func hfConfig(torchDtype: String) -> JSONValue {
+        var members: [(key: String, value: JSONValue)] = [
+            ("architectures", .array([.string(architecture)])),
+            ("model_type", .string(architecture == "MistralForCausalLM" ? "mistral" : "llama")),
+            ("hidden_size", .integer(Int64(embeddingLength))),
+            ("intermediate_size", .integer(Int64(feedForwardLength))),
+            ("num_hidden_layers", .integer(Int64(layerCount))),
+            ("num_attention_heads", .integer(Int64(headCount))),
+            ("num_key_value_heads", .integer(Int64(kvHeadCount))),
+            ("head_dim", .integer(Int64(headDimension))),
+            ("max_position_embeddings", .integer(Int64(contextLength))),
+            ("rms_norm_eps", .number(rmsNormEpsilon)),
+            ("rope_theta", .number(ropeTheta)),
+            ("vocab_size", .integer(Int64(vocabularySize))),
+            ("tie_word_embeddings", .bool(tiedEmbeddings)),
+            ("hidden_act", .string("silu")),
+            ("attention_bias", .bool(false)),
+            ("mlp_bias", .bool(false)),
+            ("torch_dtype", .string(torchDtype)),
+        ]
+        if let bos = bosTokenId { members.append(("bos_token_id", .integer(Int64(bos)))) }
+        if let eos = eosTokenId { members.append(("eos_token_id", .integer(Int64(eos)))) }
+        if let s = llama3RopeScaling {
+            members.append(("rope_scaling", .object([
+                ("rope_type", .string("llama3")), ("factor", .number(s.factor)),
+                ("low_freq_factor", .number(s.lowFrequencyFactor)),
+                ("high_freq_factor", .number(s.highFrequencyFactor)),
+                ("original_max_position_embeddings", .integer(Int64(s.originalContextLength))),
+            ])))
+        } else if let f = linearRopeScaling {
+            members.append(("rope_scaling", .object([("rope_type", .string("linear")), ("factor", .number(f))])))
+        } else {
+            members.append(("rope_scaling", .null))
+        }
+        return .object(members)
+    }
+}
+
+/// Llama 3.1's frequency-dependent rope scaling.
+public struct Llama3RopeScaling: Sendable, Equatable {
+    public var factor: Double
+    public var lowFrequencyFactor: Double
+    public var highFrequencyFactor: Double
+    public var originalContextLength: Int
+
+    /// The per-frequency divisors llama.cpp reads from `rope_freqs.weight` (one per rotated pair):
+    /// 1 for short wavelengths, `factor` for long ones, and a smooth blend between.
+    public func frequencyFactors(headDimension: Int, ropeTheta: Double) -> [Float] {
+        let lowWavelength = Double(originalContextLength) / lowFrequencyFactor
+        let highWavelength = Double(originalContextLength) / highFrequencyFactor
+        return stride(from: 0, to: headDimension, by: 2).map { i in
+            let frequency = 1 / Double(Float(pow(ropeTheta, Double(Float(i) / Float(headDimension)))))
+            let wavelength = 2 * Double.pi / frequency
+            if wavelength < highWavelength { return 1 }
+            if wavelength > lowWavelength { return Float(factor) }
+            let smooth = (Double(originalContextLength) / wavelength - lowFrequencyFactor)
+                / (highFrequencyFactor - lowFrequencyFactor)
+            return Float(1 / ((1 - smooth) / factor + smooth))
+        }
+    }
+}

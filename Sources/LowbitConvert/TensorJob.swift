@@ -1,0 +1,81 @@
+import LowbitFormats
+import LowbitQuant
+
+/// How the values of one output weight are stored.
+public enum OutputEncoding: Sendable {
+    /// One GGUF tensor of this type (float or block type).
+    case gguf(GGMLType)
+    /// One safetensors tensor in this float dtype.
+    case float(SafetensorsDType)
+    /// The source bytes unchanged (non-float tensors such as integer buffers).
+    case copy
+    /// compressed-tensors FP8: `weight` + `weight_scale`.
+    case fp8(FP8Quantizer)
+    /// compressed-tensors `pack-quantized`: `weight_packed`, `weight_scale`, `weight_shape`
+    /// (+ `weight_zero_point`).
+    case compressedInt(IntGroupQuantizer)
+    /// MLX affine: `weight`, `scales`, `biases`.
+    case mlxInt(IntGroupQuantizer)
+
+    /// Whether values are quantized (lossy beyond a float cast).
+    public var isQuantized: Bool {
+        switch self {
+        case .gguf(let t): !t.isFloat
+        case .float, .copy: false
+        case .fp8, .compressedInt, .mlxInt: true
+        }
+    }
+
+    /// A short name for plans and summaries.
+    public var name: String {
+        switch self {
+        case .gguf(let t): t.name
+        case .float(let d): d.name
+        case .copy: "copy"
+        case .fp8(let q): "FP8_\(q.variant == .e4m3 ? "E4M3" : "E5M2")"
+        case .compressedInt(let q): "INT\(q.bits)_G\(q.groupSize)"
+        case .mlxInt(let q): "MLX_INT\(q.bits)_G\(q.groupSize)"
+        }
+    }
+}
+
+/// The source of an output tensor's values.
+public enum JobInput: Sendable {
+    /// A tensor of the input model.
+    case tensor(TensorInfo)
+    /// Values Lowbit computes (e.g. `rope_freqs.weight` for Llama 3.1).
+    case values([Float])
+}
+
+/// One step of a conversion: a source tensor, what it becomes, and the output tensors it fills.
+public struct TensorJob: Sendable {
+    public var input: JobInput
+    /// Name of the output weight (for quantized safetensors layouts, the `.weight` name whose
+    /// prefix names the parts).
+    public var outputName: String
+    /// Rows x row length of the matrix view (rows = 1 for vectors).
+    public var rows: Int
+    public var rowLength: Int
+    public var encoding: OutputEncoding
+    /// When set, Q/K rows are reordered within heads of this many rows, in this direction.
+    public var rotary: (heads: Int, toGGUF: Bool)?
+    /// Why the encoding was chosen (fallbacks and overrides are reported).
+    public var reason: TypeChoiceReason
+    /// The output tensors, in the order their bytes are written.
+    public var outputs: [PlannedTensor]
+
+    /// Name of the input tensor, or of the output for computed values.
+    public var sourceName: String {
+        if case .tensor(let t) = input { return t.name }
+        return outputName
+    }
+
+    /// Bytes the job reads from the input.
+    public var inputBytes: Int {
+        if case .tensor(let t) = input { return t.byteCount }
+        return 0
+    }
+
+    /// Bytes the job writes.
+    public var outputBytes: Int { outputs.reduce(0) { $0 + ($1.byteCount ?? 0) } }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Causal grouped-query self-attention over one chunk of tokens.
+///
+/// Work is split into (row block, head) items: each computes the scores of a block of query
+/// rows against the keys up to the block's end only (the causal mask makes the rest zero), so
+/// about 5/8 of a full T×T product is done at T = 512. Each worker has its own score scratch.
+struct Attention {
+    let headCount: Int
+    let kvHeadCount: Int
+    let headDim: Int
+    /// Query rows per work item.
+    let blockRows: Int
+
+    init(config: LlamaConfig, blockRows: Int = 128) {
+        headCount = config.headCount
+        kvHeadCount = config.kvHeadCount
+        headDim = config.headDim
+        self.blockRows = blockRows
+    }
+
+    /// Floats of score scratch one worker needs for `tokens` tokens.
+    func scratchPerWorker(tokens: Int) -> Int { min(blockRows, tokens) * tokens }
+
+    /// `out[T × heads·d]` = softmax(q kᵀ / √d, causal) v for each head; q `[T × heads·d]`,
+    /// k and v `[T × kvHeads·d]`. `scratch` holds `threads` × ``scratchPerWorker(tokens:)`` floats.
+    func run(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+             tokens: Int, into out: UnsafeMutablePointer<Float>,
+             scratch: UnsafeMutablePointer<Float>, threads: Int) {
+        let blocks = (tokens + blockRows - 1) / blockRows
+        let items = blocks * headCount
+        let workers = max(1, min(threads, items))
+        let perWorker = scratchPerWorker(tokens: tokens)
+        let q = SendablePointer(UnsafeMutablePointer(mutating: q))
+        let k = SendablePointer(UnsafeMutablePointer(mutating: k))
+        let v = SendablePointer(UnsafeMutablePointer(mutating: v))
+        let o = SendablePointer(out)
+        let s = SendablePointer(scratch)
+        let this = self
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            // Items are ordered by row block, so taking every `workers`-th one balances the
+            // growing cost of later blocks.
+            var item = worker
+            while item < items {
+                this.attend(block: item / this.headCount, head: item % this.headCount, tokens: tokens,
+                            q: q.pointer, k: k.pointer, v: v.pointer, out: o.pointer,
+                            scores: s.pointer + worker * perWorker)
+                item += workers
+            }
+        }
+    }
+
+    private func attend(block: Int, head: Int, tokens: Int,
+                        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
+                        v: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                        scores: UnsafeMutablePointer<Float>) {
+        let r0 = block * blockRows
+        let r1 = min(tokens, r0 + blockRows)
+        let rows = r1 - r0
+        let keys = r1
+        let qStride = headCount * headDim
+        let kvStride = kvHeadCount * headDim
+        let kvHead = head / (headCount / kvHeadCount)
+        let scale = 1 / Float(headDim).squareRoot()
+        // scores[rows × keys] = scale · q_block · k_headᵀ (leading dimension `keys`).
+        BLAS.gemmTransposedBSerial(m: rows, n: keys, k: headDim, alpha: scale,
+                                   a: q + r0 * qStride + head * headDim, lda: qStride,
+                                   b: k + kvHead * headDim, ldb: kvStride,
+                                   c: scores, ldc: keys)
+        for r in 0..<rows {
+            let valid = r0 + r + 1  // keys 0..<valid are visible to this query
+            let row = scores + r * keys
+            Softmax.inPlace(row, count: valid)
+            for j in valid..<keys { row[j] = 0 }
+        }
+        // out_block_head[rows × d] = P[rows × keys] · v_head[keys × d].
+        BLAS.gemm(m: rows, n: headDim, k: keys, a: scores, lda: keys,
+                  b: v + kvHead * headDim, ldb: kvStride,
+                  c: out + r0 * qStride + head * headDim, ldc: qStride)
+    }
+}

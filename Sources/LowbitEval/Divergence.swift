@@ -1,0 +1,109 @@
+import Foundation
+
+/// What a quantized model's predictions lost against the base model's, position by position:
+/// KL divergence, top-1 agreement, the change in the probability of the correct token, and
+/// both perplexities (llama.cpp's `--kl-divergence` statistics).
+public struct DivergenceStats: Sendable {
+    public private(set) var base = NLLAccumulator()
+    public private(set) var quant = NLLAccumulator()
+    /// KL(base ‖ quant) of every scored position, in nats.
+    public private(set) var divergences: [Double] = []
+    public private(set) var sameTop = 0
+    public private(set) var sumSquaredDeltaP: Double = 0
+
+    public init() {}
+
+    public var count: Int { divergences.count }
+
+    /// Adds the positions of one chunk. `baseLogProbs` holds log-softmax rows of the base model,
+    /// `quantLogits` raw logits of the quantized model, both `targets.count × vocab`.
+    public mutating func add(baseLogProbs: [Float], quantLogits: [Float], vocab: Int, targets: [Int32], threads: Int) {
+        let rows = targets.count
+        precondition(baseLogProbs.count == rows * vocab && quantLogits.count == rows * vocab,
+                     "logit counts do not match rows × vocab")
+        var results = [PositionResult](repeating: PositionResult(), count: rows)
+        baseLogProbs.withUnsafeBufferPointer { b in
+            quantLogits.withUnsafeBufferPointer { q in
+                results.withUnsafeMutableBufferPointer { out in
+                    let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                    let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
+                    let op = SendablePointer(out.baseAddress!)
+                    Parallel.forRanges(rows, threads: threads) { range in
+                        for r in range {
+                            op.pointer[r] = DivergenceStats.compare(base: bp.pointer + r * vocab,
+                                                                    quant: qp.pointer + r * vocab,
+                                                                    vocab: vocab, target: Int(targets[r]))
+                        }
+                    }
+                }
+            }
+        }
+        for p in results {
+            base.add(p.baseNLL)
+            quant.add(p.quantNLL)
+            divergences.append(p.kld)
+            if p.sameTop { sameTop += 1 }
+            sumSquaredDeltaP += p.deltaP * p.deltaP
+        }
+    }
+
+    struct PositionResult {
+        var kld: Double = 0, baseNLL: Double = 0, quantNLL: Double = 0, deltaP: Double = 0
+        var sameTop = false
+    }
+
+    static func compare(base: UnsafePointer<Float>, quant: UnsafePointer<Float>, vocab: Int, target: Int) -> PositionResult {
+        let (lse, quantTop) = Softmax.logSumExp(quant, count: vocab)
+        var kld: Double = 0
+        var baseTop = 0
+        var part: Float = 0
+        let shift = Float(lse)
+        for j in 0..<vocab {
+            let lb = base[j]
+            if lb > base[baseTop] { baseTop = j }
+            part += expf(lb) * (lb - (quant[j] - shift))
+            if j & 63 == 63 {
+                kld += Double(part)
+                part = 0
+            }
+        }
+        kld += Double(part)
+        let baseLP = Double(base[target])
+        let quantLP = Double(quant[target]) - lse
+        return PositionResult(kld: kld, baseNLL: -baseLP, quantNLL: -quantLP,
+                              deltaP: exp(quantLP) - exp(baseLP), sameTop: baseTop == quantTop)
+    }
+
+    public var meanKLD: Double { count == 0 ? .nan : divergences.reduce(0, +) / Double(count) }
+
+    /// The standard error of the mean KL divergence.
+    public var kldStandardError: Double {
+        guard count > 1 else { return .nan }
+        let mean = meanKLD
+        let variance = divergences.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(count - 1)
+        return (variance / Double(count)).squareRoot()
+    }
+
+    /// The `q`-quantile (0...1) of the per-position KL divergences, linearly interpolated.
+    public func kldQuantile(_ q: Double) -> Double {
+        guard count > 0 else { return .nan }
+        let sorted = divergences.sorted()
+        let x = q * Double(count - 1)
+        let lo = Int(x.rounded(.down))
+        let hi = min(count - 1, lo + 1)
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (x - Double(lo))
+    }
+
+    /// Percentage of positions where both models' most likely token is the same.
+    public var topAgreementPercent: Double { count == 0 ? .nan : 100 * Double(sameTop) / Double(count) }
+
+    /// The standard error of ``topAgreementPercent``.
+    public var topAgreementStandardError: Double {
+        guard count > 1 else { return .nan }
+        let p = Double(sameTop) / Double(count)
+        return 100 * (p * (1 - p) / Double(count - 1)).squareRoot()
+    }
+
+    /// The root mean square of the change in the correct token's probability, in percent.
+    public var rmsDeltaPPercent: Double { count == 0 ? .nan : 100 * (sumSquaredDeltaP / Double(count)).squareRoot() }
+}

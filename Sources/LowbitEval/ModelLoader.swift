@@ -1,0 +1,70 @@
+import Foundation
+import LowbitFormats
+import LowbitTokenizer
+
+/// A model ready to evaluate: the forward pass and the tokenizer that came with it.
+public struct LoadedModel: Sendable {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    /// The size of the model's files in bytes.
+    public let fileBytes: Int
+}
+
+/// Opens what `lowbit perplexity` and `lowbit compare` are given as MODEL: a GGUF file, or a
+/// Hugging Face directory (`config.json`, safetensors weights, `tokenizer.json`).
+public enum ModelLoader {
+    public static func load(path: String, options: LlamaModel.Options = .init()) throws -> LoadedModel {
+        let source = try openSource(path: path)
+        switch source.format {
+        case .gguf:
+            let config = try LlamaConfig(gguf: source)
+            let tokenizer = try Tokenizer(ggufMetadata: source.metadata)
+            let model = try LlamaModel(source: source, config: config, naming: .gguf, options: options)
+            return LoadedModel(model: model, tokenizer: tokenizer, fileBytes: fileSize(path))
+        case .safetensors:
+            let config = try LlamaConfig(huggingFace: try readJSON(directory: path, name: "config.json"),
+                                         file: path + "/config.json")
+            let tokenizerConfig = try? readJSON(directory: path, name: "tokenizer_config.json")
+            let tokenizer = try Tokenizer(tokenizerJSON: try readJSON(directory: path, name: "tokenizer.json"),
+                                          config: tokenizerConfig)
+            let model = try LlamaModel(source: source, config: config, naming: .huggingFace, options: options)
+            let bytes = source.tensors.reduce(0) { $0 + $1.byteCount }
+            return LoadedModel(model: model, tokenizer: tokenizer, fileBytes: bytes)
+        }
+    }
+
+    /// Opens the weights of `path`; a lone safetensors file is refused because it carries no
+    /// hyperparameters or tokenizer.
+    public static func openSource(path: String) throws -> any TensorSource {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw EvalError(.io, file: path, "no such file or directory")
+        }
+        if isDirectory.boolValue {
+            guard FileManager.default.fileExists(atPath: path + "/config.json") else {
+                throw EvalError(.unsupportedModel, file: path,
+                                "the directory has no config.json; a Hugging Face model directory is needed")
+            }
+            return try SafetensorsCheckpoint(path: path)
+        }
+        let source = try ModelFile.open(path)
+        guard source.format == .gguf else {
+            throw EvalError(.unsupportedModel, file: path,
+                            "a lone safetensors file has no hyperparameters or tokenizer; pass the Hugging Face "
+                            + "directory that holds it with config.json and tokenizer.json, or a GGUF file")
+        }
+        return source
+    }
+
+    static func readJSON(directory: String, name: String) throws -> JSONValue {
+        let path = directory + "/" + name
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EvalError(.io, file: path, "cannot read the file")
+        }
+        return try JSONValue.parse([UInt8](data))
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+}

@@ -1,0 +1,76 @@
+import LowbitFormats
+import LowbitQuant
+
+/// The error of each quantized tensor against the base model's tensor of the same role: the
+/// `--tensors` table of `lowbit compare`.
+public struct TensorError: Sendable {
+    /// The tensor's name in the quantized model.
+    public var name: String
+    public var baseType: String
+    public var quantType: String
+    public var elements: Int
+    public var metrics: ErrorMetrics
+}
+
+public enum TensorComparison {
+    /// Compares every weight both models hold (matched by role, so a GGUF model can be compared
+    /// with a Hugging Face one; GGUF's permuted Q/K rows are put back in Hugging Face order).
+    /// Tensors are decoded one pair at a time.
+    public static func compare(base: LlamaModel, quant: LlamaModel) throws -> [TensorError] {
+        let pairs = matchingNames(base: base, quant: quant)
+        var out: [TensorError] = []
+        for (baseName, quantName, role) in pairs {
+            guard let b = base.source.tensor(named: baseName), let q = quant.source.tensor(named: quantName),
+                  b.elementCount == q.elementCount, b.rowLength == q.rowLength,
+                  TensorDecoder.canDecode(b.type), TensorDecoder.canDecode(q.type) else { continue }
+            var original = try TensorDecoder.decode(b, from: base.source)
+            var reconstructed = try TensorDecoder.decode(q, from: quant.source)
+            base.source.release(b)
+            quant.source.release(q)
+            if base.naming != quant.naming, let role, role == .query || role == .key {
+                let heads = role == .query ? base.config.headCount : base.config.kvHeadCount
+                if base.naming == .gguf { original = unpermute(original, heads: heads, rowLength: b.rowLength) }
+                if quant.naming == .gguf { reconstructed = unpermute(reconstructed, heads: heads, rowLength: q.rowLength) }
+            }
+            out.append(TensorError(name: quantName, baseType: b.type.name, quantType: q.type.name,
+                                   elements: q.elementCount,
+                                   metrics: ErrorMetrics.measure(original: original, reconstructed: reconstructed)))
+        }
+        return out
+    }
+
+    /// (base name, quant name, layer role) for every weight of the architecture.
+    static func matchingNames(base: LlamaModel, quant: LlamaModel) -> [(String, String, TensorNaming.Role?)] {
+        var names: [(String, String, TensorNaming.Role?)] = [
+            (base.naming.tokenEmbedding, quant.naming.tokenEmbedding, nil),
+        ]
+        for i in 0..<min(base.config.layerCount, quant.config.layerCount) {
+            for role in TensorNaming.Role.allCases {
+                names.append((base.naming.layer(i, role), quant.naming.layer(i, role), role))
+            }
+        }
+        names.append((base.naming.outputNorm, quant.naming.outputNorm, nil))
+        names.append((base.naming.output, quant.naming.output, nil))
+        return names
+    }
+
+    /// Reorders the rows of a GGUF Q or K matrix (rotary pairs interleaved) into the Hugging Face
+    /// order (pairs split into halves), head by head.
+    static func unpermute(_ values: [Float], heads: Int, rowLength: Int) -> [Float] {
+        let rows = values.count / rowLength
+        let headDim = rows / heads
+        let half = headDim / 2
+        var out = values
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let ggufRow = h * headDim + 2 * i + j
+                    let hfRow = h * headDim + j * half + i
+                    out.replaceSubrange(hfRow * rowLength..<(hfRow + 1) * rowLength,
+                                        with: values[ggufRow * rowLength..<(ggufRow + 1) * rowLength])
+                }
+            }
+        }
+        return out
+    }
+}

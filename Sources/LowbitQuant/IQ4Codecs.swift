@@ -1,0 +1,93 @@
+import LowbitFormats
+
+/// IQ4_NL: 32 elements in 18 bytes (4.5 bits per weight): `d` (f16), then 16 bytes of indices into
+/// the non-linear table (element `j` in the low nibble of byte `2+j`, element `16+j` in its high
+/// nibble). Value = `d * table[index]`. Quantization reproduces llama.cpp bit for bit.
+public struct IQ4NLCodec: RowCodec {
+    public var type: GGMLType { .iq4_nl }
+
+    public init() {}
+
+    public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
+                         count: Int, importance: UnsafePointer<Float>?) {
+        precondition(count % 32 == 0, "IQ4_NL rows must be a multiple of 32 elements")
+        KQuantScratch.with { s in
+            for b in 0..<(count / 32) {
+                let block = destination + 18 * b
+                let qs = (block + 2).assumingMemoryBound(to: UInt8.self)
+                let d = IQ4NonLinear.quantize(source + 32 * b, superBlockSize: 32,
+                                              importance: importance.map { $0 + 32 * b }, qs: qs,
+                                              scalesHigh: nil, scalesLow: nil, scratch: s)
+                block.storeBytes(of: d.littleEndian, toByteOffset: 0, as: UInt16.self)
+            }
+        }
+    }
+
+    public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
+        precondition(count % 32 == 0, "IQ4_NL rows must be a multiple of 32 elements")
+        IQ4NonLinear.levels.withUnsafeBufferPointer { table in
+            for b in 0..<(count / 32) {
+                let block = source + 18 * b
+                let d = KQuantMath.loadHalf(block, 0)
+                let qs = (block + 2).assumingMemoryBound(to: UInt8.self)
+                let y = destination + 32 * b
+                for j in 0..<16 {
+                    y[j] = d * Float(table[Int(qs[j] & 0xF)])
+                    y[j + 16] = d * Float(table[Int(qs[j] >> 4)])
+                }
+            }
+        }
+    }
+}
+
+/// IQ4_XS: 256 elements in 136 bytes (4.25 bits per weight): `d` (f16), `scales_h` (u16: 2 high
+/// bits of block `i`'s 6-bit scale at bits `2i`), `scales_l` (4 bytes: low nibble of block `2k`'s
+/// scale in the low nibble of byte `k`, block `2k+1`'s in the high nibble), then 8 x 16 bytes of
+/// indices packed like IQ4_NL. Value = `d * (scale - 32) * table[index]`.
+/// Quantization reproduces llama.cpp's `quantize_iq4_xs` without importance bit for bit.
+public struct IQ4XSCodec: RowCodec {
+    public var type: GGMLType { .iq4_xs }
+
+    public init() {}
+
+    public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
+                         count: Int, importance: UnsafePointer<Float>?) {
+        precondition(count % 256 == 0, "IQ4_XS rows must be a multiple of 256 elements")
+        KQuantScratch.with { s in
+            withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 1) { high in
+                for b in 0..<(count / 256) {
+                    let block = destination + 136 * b
+                    let bytes = block.assumingMemoryBound(to: UInt8.self)
+                    let d = IQ4NonLinear.quantize(source + 256 * b, superBlockSize: 256,
+                                                  importance: importance.map { $0 + 256 * b }, qs: bytes + 8,
+                                                  scalesHigh: high.baseAddress!, scalesLow: bytes + 4, scratch: s)
+                    block.storeBytes(of: d.littleEndian, toByteOffset: 0, as: UInt16.self)
+                    block.storeBytes(of: high[0], toByteOffset: 2, as: UInt16.self)
+                }
+            }
+        }
+    }
+
+    public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
+        precondition(count % 256 == 0, "IQ4_XS rows must be a multiple of 256 elements")
+        IQ4NonLinear.levels.withUnsafeBufferPointer { table in
+            for b in 0..<(count / 256) {
+                let block = source + 136 * b
+                let bytes = block.assumingMemoryBound(to: UInt8.self)
+                let d = KQuantMath.loadHalf(block, 0)
+                let high = UInt16(bytes[2]) | UInt16(bytes[3]) << 8
+                for ib in 0..<8 {
+                    let low = (bytes[4 + ib / 2] >> (4 * UInt8(ib % 2))) & 0xF
+                    let ls = Int32(low) | Int32((high >> (2 * ib)) & 3) << 4
+                    let dl = d * Float(ls - 32)
+                    let qs = bytes + 8 + 16 * ib
+                    let y = destination + 256 * b + 32 * ib
+                    for j in 0..<16 {
+                        y[j] = dl * Float(table[Int(qs[j] & 0xF)])
+                        y[j + 16] = dl * Float(table[Int(qs[j] >> 4)])
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+/// Lane-parallel forms of the reference scale searches: 16 independent groups (sub-blocks) are
+/// searched at once, one group per lane.
+///
+/// Each lane performs exactly the scalar sequence of ``KQuantMath`` for its own group — the same
+/// IEEE operations in the same order, sums accumulated element by element — so the results are
+/// bit-identical to the scalar reference; only independent groups run side by side. Branches of
+/// the reference become per-lane selects. Data is transposed: element `i` of lane `k` lives at
+/// `[16*i + k]`, so every inner loop runs over 16 contiguous lanes and the compiler vectorises it
+/// (the stdlib's SIMD16 mask operations compiled to scalarised code here; plain loops do not).
+enum KQuantLanes {
+    static let width = 16
+
+    @inline(__always)
+    static func nearestInt(_ value: Float) -> Int32 { KQuantMath.nearestInt(value) }
+
+    @inline(__always)
+    static func clamp(_ v: Int32, _ lo: Int32, _ hi: Int32) -> Int32 {
+        let a = v < lo ? lo : v
+        return a > hi ? hi : a
+    }
+
+    /// |v| by clearing the sign bit (as `fabsf`).
+    @inline(__always)
+    static func abs(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0x7FFF_FFFF) }
+
+    /// Working memory for one lane search over groups of up to 32 elements.
+    struct Scratch {
+        /// Inputs `[16*i + lane]`.
+        let x: UnsafeMutablePointer<Float>
+        let weights: UnsafeMutablePointer<Float>
+        /// Chosen and candidate levels `[16*i + lane]`.
+        let levels: UnsafeMutablePointer<Int32>
+        let aux: UnsafeMutablePointer<Int32>
+        /// Per-lane state: 18 rows of 16 floats (rows 16 and 17 are free for callers).
+        let state: UnsafeMutablePointer<Float>
+
+        static func with<R>(_ body: (Scratch) throws -> R) rethrows -> R {
+            try withUnsafeTemporaryAllocation(of: Float.self, capacity: 64 * 16 + 18 * 16) { f in
+                try withUnsafeTemporaryAllocation(of: Int32.self, capacity: 64 * 16) { i in
+                    let fb = f.baseAddress!, ib = i.baseAddress!
+                    return try body(Scratch(x: fb, weights: fb + 32 * 16, levels: ib, aux: ib + 32 * 16,
+                                            state: fb + 64 * 16))
+                }
+            }
+        }
+
+        /// Row `r` (0..<18) of per-lane state.
+        @inline(__always)
+        func row(_ r: Int) -> UnsafeMutablePointer<Float> { state + 16 * r }
+    }
+
+    /// Lane form of ``KQuantMath/affineScale`` (the reference's `make_qkx2_quants`) over groups of
+    /// `n` elements in `s.x` with weights `s.weights`; levels go to `s.levels`, scales and mins
+    /// (non-negative, to subtract) to `scaleOut` and `minOut` (16 each).
+    static func affineScale(_ n: Int, nmax: Int32, _ s: Scratch, rmin: Float, rdelta: Float, nstep: Int,
+                            useMad: Bool, scaleOut: UnsafeMutablePointer<Float>,
+                            minOut: UnsafeMutablePointer<Float>) {
+        let x = s.x, w = s.weights, levels = s.levels, aux = s.aux
+        let minV = s.row(0), maxV = s.row(1), sumW = s.row(2), sumX = s.row(3)
+        let scale = s.row(4), bestError = s.row(5), iscale = s.row(6)
+        let sumL = s.row(7), sumL2 = s.row(8), sumXL = s.row(9), error = s.row(10)
+        let thisScale = s.row(11), thisMin = s.row(12), better = s.row(13), flat = s.row(14)
+        let fmax = Float(nmax)
+        for k in 0..<16 {
+            minV[k] = x[k]
+            maxV[k] = x[k]
+            sumW[k] = w[k]
+            sumX[k] = w[k] * x[k]
+        }
+        for i in 1..<n {
+            let xi = x + 16 * i, wi = w + 16 * i
+            for k in 0..<16 {
+                minV[k] = xi[k] < minV[k] ? xi[k] : minV[k]
+                maxV[k] = xi[k] > maxV[k] ? xi[k] : maxV[k]
+                sumW[k] += wi[k]
+                sumX[k] += wi[k] * xi[k]
+            }
+        }
+        for k in 0..<16 {
+            minV[k] = minV[k] > 0 ? 0 : minV[k]
+            flat[k] = maxV[k] == minV[k] ? 1 : 0
+            iscale[k] = fmax / (maxV[k] - minV[k])
+            scale[k] = 1 / iscale[k]
+            bestError[k] = 0
+        }
+        for i in 0..<n {
+            let xi = x + 16 * i, wi = w + 16 * i, li = levels + 16 * i
+            for k in 0..<16 {
+                let l = clamp(nearestInt(iscale[k] * (xi[k] - minV[k])), 0, nmax)
+                li[k] = l
+                var diff = scale[k] * Float(l) + minV[k] - xi[k]
+                diff = useMad ? abs(diff) : diff * diff
+                bestError[k] += wi[k] * diff
+            }
+        }
+        if nstep >= 1 {
+            for step in 0...nstep {
+                let numerator = rmin + rdelta * Float(step) + fmax
+                for k in 0..<16 {
+                    iscale[k] = numerator / (maxV[k] - minV[k])
+                    sumL[k] = 0
+                    sumL2[k] = 0
+                    sumXL[k] = 0
+                }
+                for i in 0..<n {
+                    let xi = x + 16 * i, wi = w + 16 * i, ai = aux + 16 * i
+                    for k in 0..<16 {
+                        let l = clamp(nearestInt(iscale[k] * (xi[k] - minV[k])), 0, nmax)
+                        ai[k] = l
+                        let fl = Float(l)
+                        sumL[k] += wi[k] * fl
+                        sumL2[k] += wi[k] * fl * fl
+                        sumXL[k] += wi[k] * fl * xi[k]
+                    }
+                }
+                var anyValid = false
+                for k in 0..<16 {
+                    let det = sumW[k] * sumL2[k] - sumL[k] * sumL[k]
+                    // Flat lanes (max == min) never search: the reference returns before.
+                    let valid = det > 0 && flat[k] == 0
+                    anyValid = anyValid || valid
+                    better[k] = valid ? 1 : 0
+                    var sc = (sumW[k] * sumXL[k] - sumX[k] * sumL[k]) / det
+                    var mn = (sumL2[k] * sumX[k] - sumL[k] * sumXL[k]) / det
+                    if mn > 0 {
+                        mn = 0
+                        sc = sumXL[k] / sumL2[k]
+                    }
+                    thisScale[k] = sc
+                    thisMin[k] = mn
+                    error[k] = 0
+                }
+                if !anyValid { continue }
+                for i in 0..<n {
+                    let xi = x + 16 * i, wi = w + 16 * i, ai = aux + 16 * i
+                    for k in 0..<16 {
+                        var diff = thisScale[k] * Float(ai[k]) + thisMin[k] - xi[k]
+                        diff = useMad ? abs(diff) : diff * diff
+                        error[k] += wi[k] * diff
+                    }
+                }
+                var anyBetter = false
+                for k in 0..<16 {
+                    let b = better[k] != 0 && error[k] < bestError[k]
+                    anyBetter = anyBetter || b
+                    better[k] = b ? 1 : 0
+                    bestError[k] = b ? error[k] : bestError[k]
+                    scale[k] = b ? thisScale[k] : scale[k]
+                    minV[k] = b ? thisMin[k] : minV[k]
+                }
+                if !anyBetter { continue }
+                for i in 0..<n {
+                    let li = levels + 16 * i, ai = aux + 16 * i
+                    for k in 0..<16 { li[k] = better[k] != 0 ? ai[k] : li[k] }
+                }
+            }
+        }
+        for k in 0..<16 {
+            scaleOut[k] = flat[k] != 0 ? 0 : scale[k]
+            minOut[k] = -minV[k]
+        }
+        for i in 0..<n {
+            let li = levels + 16 * i
+            for k in 0..<16 { li[k] = flat[k] != 0 ? 0 : li[k] }
+        }
+    }
+
+    /// Lane form of ``KQuantMath/symmetricScale`` without weights (weights `x^2`, the reference's
+    /// `make_qx_quants` with rmse type 1) over groups of `n` elements in `s.x`; levels (offset by
+    /// `nmax`) go to `s.levels`, scales to `scaleOut`.
+    static func symmetricScale(_ n: Int, nmax: Int32, _ s: Scratch, scaleOut scale: UnsafeMutablePointer<Float>) {
+        let x = s.x, levels = s.levels
+        let amax = s.row(0), maxV = s.row(1), iscale = s.row(2), sumlx = s.row(3), suml2 = s.row(4)
+        let best = s.row(5), better = s.row(6)
+        let lo = -nmax, hi = nmax - 1
+        for k in 0..<16 {
+            amax[k] = 0
+            maxV[k] = 0
+        }
+        for i in 0..<n {
+            let xi = x + 16 * i
+            for k in 0..<16 {
+                let ax = abs(xi[k])
+                let bigger = ax > amax[k]
+                amax[k] = bigger ? ax : amax[k]
+                maxV[k] = bigger ? xi[k] : maxV[k]
+            }
+        }
+        for k in 0..<16 {
+            iscale[k] = Float(-nmax) / maxV[k]
+            sumlx[k] = 0
+            suml2[k] = 0
+        }
+        for i in 0..<n {
+            let xi = x + 16 * i, li = levels + 16 * i
+            for k in 0..<16 {
+                let l = clamp(nearestInt(iscale[k] * xi[k]), lo, hi)
+                li[k] = l &+ nmax
+                let wv = xi[k] * xi[k], fl = Float(l)
+                sumlx[k] += wv * xi[k] * fl
+                suml2[k] += wv * fl * fl
+            }
+        }
+        for k in 0..<16 {
+            scale[k] = suml2[k] != 0 ? sumlx[k] / suml2[k] : 0
+            best[k] = scale[k] * sumlx[k]
+        }
+        for step in -9...9 where step != 0 {
+            let numerator = -(Float(nmax) + 0.1 * Float(step))
+            for k in 0..<16 {
+                iscale[k] = numerator / maxV[k]
+                sumlx[k] = 0
+                suml2[k] = 0
+            }
+            for i in 0..<n {
+                let xi = x + 16 * i
+                for k in 0..<16 {
+                    let fl = Float(clamp(nearestInt(iscale[k] * xi[k]), lo, hi))
+                    let wv = xi[k] * xi[k]
+                    sumlx[k] += wv * xi[k] * fl
+                    suml2[k] += wv * fl * fl
+                }
+            }
+            var anyBetter = false
+            for k in 0..<16 {
+                let b = suml2[k] > 0 && sumlx[k] * sumlx[k] > best[k] * suml2[k]
+                anyBetter = anyBetter || b
+                better[k] = b ? 1 : 0
+                scale[k] = b ? sumlx[k] / suml2[k] : scale[k]
+                best[k] = b ? scale[k] * sumlx[k] : best[k]
+            }
+            if !anyBetter { continue }
+            for i in 0..<n {
+                let xi = x + 16 * i, li = levels + 16 * i
+                for k in 0..<16 {
+                    let l = clamp(nearestInt(iscale[k] * xi[k]), lo, hi) &+ nmax
+                    li[k] = better[k] != 0 ? l : li[k]
+                }
+            }
+        }
+        for k in 0..<16 {
+            let zero = amax[k] < KQuantMath.groupMaxEps
+            scale[k] = zero ? 0 : scale[k]
+            better[k] = zero ? 1 : 0
+        }
+        for i in 0..<n {
+            let li = levels + 16 * i
+            for k in 0..<16 { li[k] = better[k] != 0 ? 0 : li[k] }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import LowbitFormats
+
+/// GGUF `Q4_1` and `Q5_1`: blocks of 32 weights with a float16 scale `d` and a float16 minimum
+/// `m`; the weight is `d * q + m`, q unsigned (4 or 5 bits).
+///
+/// Layouts: Q4_1 = `d`, `m` (2 bytes each) + 16 bytes of nibbles (20 bytes); Q5_1 = `d`, `m` +
+/// `qh` (4 bytes, bit j = fifth bit of code j) + 16 bytes of low nibbles (24 bytes).
+///
+/// Quantization (gguf-py): `d = (max - min) / (2^bits - 1)`,
+/// `q = clip(trunc((x - min) * (1/d) + 0.5), 0, 2^bits - 1)`, all float32; `m` is `min` as float16.
+public struct AffineLegacyCodec: RowCodec {
+    public let type: GGMLType
+    /// 4 for Q4_1, 5 for Q5_1.
+    @usableFromInline let bits: Int
+
+    /// The codec for `.q4_1` or `.q5_1`; nil for any other type.
+    public init?(_ type: GGMLType) {
+        switch type {
+        case .q4_1: bits = 4
+        case .q5_1: bits = 5
+        default: return nil
+        }
+        self.type = type
+    }
+
+    public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
+                         count: Int, importance: UnsafePointer<Float>?) {
+        precondition(count % LegacyBlock.size == 0, "\(type.name) rows hold whole blocks of 32")
+        if bits == 4 {
+            Self.quantize(source, destination, blocks: count / 32, bits: 4)
+        } else {
+            Self.quantize(source, destination, blocks: count / 32, bits: 5)
+        }
+    }
+
+    @inline(__always)
+    static func quantize(_ source: UnsafePointer<Float>, _ destination: UnsafeMutableRawPointer,
+                         blocks: Int, bits: Int) {
+        let top = Float((1 << bits) - 1)
+        let stride = bits == 4 ? 20 : 24
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 32) { scratch in
+            let q = scratch.baseAddress!
+            for b in 0..<blocks {
+                let x = source + 32 * b
+                let block = destination + stride * b
+                let (mn, mx) = LegacyBlock.minMax(x)
+                let d = (mx - mn) / top
+                let id = LegacyBlock.inverse(d)
+                for j in 0..<32 { q[j] = LegacyBlock.truncClamped((x[j] - mn) * id + 0.5, top: top) }
+                LegacyBlock.storeHalf(d, block, at: 0)
+                LegacyBlock.storeHalf(mn, block, at: 2)
+                if bits == 4 {
+                    LegacyBlock.packNibbles(q, into: block + 4)
+                } else {
+                    block.storeBytes(of: LegacyBlock.highBits(q).littleEndian, toByteOffset: 4, as: UInt32.self)
+                    LegacyBlock.packNibbles(q, into: block + 8)
+                }
+            }
+        }
+    }
+
+    public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
+        precondition(count % LegacyBlock.size == 0, "\(type.name) rows hold whole blocks of 32")
+        let stride = type.bytesPerBlock
+        for b in 0..<(count / 32) {
+            let block = source + stride * b
+            let d = LegacyBlock.loadHalf(block, at: 0)
+            let m = LegacyBlock.loadHalf(block, at: 2)
+            if bits == 4 {
+                LegacyBlock.decode(block + 4, high: nil, centre: 0, scale: d, offset: m, into: destination + 32 * b)
+            } else {
+                let high = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                LegacyBlock.decode(block + 8, high: high, centre: 0, scale: d, offset: m, into: destination + 32 * b)
+            }
+        }
+    }
+}

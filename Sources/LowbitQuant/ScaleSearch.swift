@@ -1,0 +1,135 @@
+/// A per-group search for the scale (and zero point or bias) that minimises the squared
+/// quantization error, optionally weighted per column by an importance vector (the hook
+/// importance-matrix work uses).
+///
+/// For each group it tries the closed-form parameters of the quantizer's convention with the
+/// range shrunk by factors `1, ..., 1 - maxShrink` (`candidates` evenly spaced values, like
+/// llm-compressor's MSE observer), keeps the best, then refits the scale (and the bias, for MLX;
+/// with the zero point fixed, for compressed-tensors) by weighted least squares on the chosen
+/// codes and re-encodes, `refinements` times, keeping a refit only when it lowers the error.
+/// Candidates are evaluated with the stored (rounded) scale, so the error is the real one.
+public struct ScaleSearch: Hashable, Sendable {
+    /// Number of shrink factors tried (>= 1).
+    public var candidates: Int
+    /// The largest fraction by which the range is shrunk (0 ..< 1).
+    public var maxShrink: Float
+    /// Least-squares refits after the grid.
+    public var refinements: Int
+
+    public init(candidates: Int = 20, maxShrink: Float = 0.25, refinements: Int = 2) {
+        precondition(candidates >= 1 && maxShrink >= 0 && maxShrink < 1 && refinements >= 0,
+                     "invalid scale search settings")
+        self.candidates = candidates
+        self.maxShrink = maxShrink
+        self.refinements = refinements
+    }
+
+    /// The best parameters found for one group of `count` values.
+    func best<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
+                                       quantizer q: IntGroupQuantizer, _: R.Type) -> GroupParameters {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
+            let codes = buffer.baseAddress!
+            var best = q.groupParametersClosedForm(x, R.self)
+            var bestError = error(x, count: count, weights: weights, best, q, codes, R.self)
+            if candidates > 1 {
+                let (lo, hi) = IntGroupQuantizer.minMax(x, count: count)
+                for k in 1..<candidates {
+                    let shrink = 1 - maxShrink * Float(k) / Float(candidates - 1)
+                    let p: GroupParameters
+                    switch q.convention {
+                    case .compressedTensors(let symmetric):
+                        p = symmetric ? q.ctSymmetric(x, shrink: shrink, R.self) : q.ctAsymmetric(x, shrink: shrink, R.self)
+                    case .mlxAffine:
+                        let levels = Float((1 << q.bits) - 1)
+                        let a = lo * shrink, b = hi * shrink
+                        p = q.mlxParameters(scale: Swift.max((b - a) / levels, 1e-7), bias: a)
+                    }
+                    let e = error(x, count: count, weights: weights, p, q, codes, R.self)
+                    if e < bestError { best = p; bestError = e }
+                }
+            }
+            for _ in 0..<refinements {
+                q.encode(x, best, into: codes, R.self)
+                guard let p = refit(x, count: count, weights: weights, codes: codes, best, q) else { break }
+                let e = error(x, count: count, weights: weights, p, q, codes, R.self)
+                guard e < bestError else { break }
+                best = p
+                bestError = e
+            }
+            return best
+        }
+    }
+
+    /// Weighted squared error of a group under parameters `p` (codes scratch: `count` bytes).
+    private func error<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
+                                                _ p: GroupParameters, _ q: IntGroupQuantizer,
+                                                _ codes: UnsafeMutablePointer<UInt8>, _: R.Type) -> Float {
+        q.encode(x, p, into: codes, R.self)
+        let (a, b) = q.dequantizationLine(p)
+        var sum: Float = 0
+        for i in 0..<count {
+            let d = x[i] - (Float(codes[i]) * a + b)
+            sum += (weights?[i] ?? 1) * d * d
+        }
+        return sum
+    }
+
+    /// Least-squares scale (and bias) for fixed codes, or nil if degenerate.
+    private func refit(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
+                       codes: UnsafePointer<UInt8>, _ p: GroupParameters, _ q: IntGroupQuantizer) -> GroupParameters? {
+        switch q.convention {
+        case .compressedTensors:
+            // x ≈ s * (code - half - zp): one unknown.
+            let shift = Float(1 << (q.bits - 1)) + p.offset
+            var xy: Float = 0, yy: Float = 0
+            for i in 0..<count {
+                let w = weights?[i] ?? 1
+                let y = Float(codes[i]) - shift
+                xy += w * x[i] * y
+                yy += w * y * y
+            }
+            guard yy > 0, xy > 0 else { return nil }
+            let s = q.scaleFormat.roundTrip(xy / yy)
+            guard s > 0, s.isFinite else { return nil }
+            return q.ctParameters(scale: s, zeroPoint: p.offset)
+        case .mlxAffine:
+            // x ≈ s * code + b: two unknowns (weighted normal equations).
+            var sw: Float = 0, su: Float = 0, suu: Float = 0, sx: Float = 0, sux: Float = 0
+            for i in 0..<count {
+                let w = weights?[i] ?? 1
+                let u = Float(codes[i])
+                sw += w; su += w * u; suu += w * u * u; sx += w * x[i]; sux += w * u * x[i]
+            }
+            let det = sw * suu - su * su
+            guard det > 0 else { return nil }
+            let s = (sw * sux - su * sx) / det
+            let b = (suu * sx - su * sux) / det
+            guard s.isFinite, b.isFinite, s != 0 else { return nil }
+            return q.mlxParameters(scale: s, bias: b)
+        }
+    }
+}
+
+extension IntGroupQuantizer {
+    /// The closed-form (non-searched) parameters of the convention.
+    @inline(__always)
+    func groupParametersClosedForm<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> GroupParameters {
+        switch convention {
+        case .compressedTensors(let symmetric):
+            symmetric ? ctSymmetric(x, R.self) : ctAsymmetric(x, shrink: 1, R.self)
+        case .mlxAffine:
+            mlxAffine(x)
+        }
+    }
+
+    /// Dequantization as a line `x = code * a + b` with the stored parameters.
+    @inline(__always)
+    func dequantizationLine(_ p: GroupParameters) -> (Float, Float) {
+        switch convention {
+        case .compressedTensors:
+            (p.storedScale, -(Float(1 << (bits - 1)) + p.storedOffset) * p.storedScale)
+        case .mlxAffine:
+            (p.storedScale, p.storedOffset)
+        }
+    }
+}

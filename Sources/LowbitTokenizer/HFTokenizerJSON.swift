@@ -1,0 +1,278 @@
+import LowbitFormats
+
+/// What Lowbit reads from a Hugging Face `tokenizer.json` (+ `tokenizer_config.json`): a
+/// byte-level BPE model, its pre-tokenizer, added tokens and special-token settings. Shared by
+/// ``Tokenizer/init(tokenizerJSON:config:)`` and ``TokenizerExport``.
+struct HFTokenizerJSON {
+    struct AddedToken {
+        var id: Int32
+        var content: String
+        var special: Bool
+        var lstrip: Bool
+        var rstrip: Bool
+    }
+
+    var tokens: [String]
+    var types: [TokenType]
+    var merges: [(String, String)]
+    var addedTokens: [AddedToken]
+    var preTokenizer: PreTokenizer
+    var ignoreMerges: Bool
+    var normalizer: Normalizer
+    var unknown: Int32?
+    var bos: Int32?
+    var eos: Int32?
+    var padding: Int32?
+    var prefixIds: [Int32]
+    var suffixIds: [Int32]
+    var chatTemplate: String?
+
+    init(_ json: JSONValue, config: JSONValue?) throws {
+        guard case .object = json else {
+            throw TokenizerError(.badValue, field: "tokenizer.json", "is not a JSON object")
+        }
+        guard let model = json["model"], case .object = model else {
+            throw TokenizerError(.missingField, field: "model", "tokenizer.json has no model")
+        }
+        let modelType = model["type"]?.stringValue ?? "BPE"
+        guard modelType == "BPE" else {
+            throw TokenizerError(.unsupported, field: "model.type", "model '\(modelType)' is not supported (only BPE)")
+        }
+        if model["byte_fallback"]?.boolValue == true {
+            throw TokenizerError(.unsupported, field: "model.byte_fallback",
+                                 "SentencePiece-style BPE (byte_fallback) tokenizer.json is not supported; use the GGUF")
+        }
+        for field in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let v = model[field], v != .null, v != .string("") {
+                throw TokenizerError(.unsupported, field: "model.\(field)", "is not supported by byte-level BPE")
+            }
+        }
+        if let dropout = model["dropout"]?.doubleValue, dropout > 0 {
+            throw TokenizerError(.unsupported, field: "model.dropout", "BPE dropout makes tokenization random")
+        }
+        ignoreMerges = model["ignore_merges"]?.boolValue ?? false
+
+        // Vocabulary: model.vocab plus added tokens, by id.
+        guard let vocab = model["vocab"]?.objectValue else {
+            throw TokenizerError(.missingField, field: "model.vocab", "the BPE vocabulary is missing")
+        }
+        var byId: [Int: String] = [:]
+        byId.reserveCapacity(vocab.count)
+        for (text, idValue) in vocab {
+            guard let id = idValue.intValue, id >= 0, id < 1 << 24 else {
+                throw TokenizerError(.badValue, field: "model.vocab[\(text)]", "is not a valid token id")
+            }
+            byId[id] = text
+        }
+        addedTokens = []
+        for (i, entry) in (json["added_tokens"]?.arrayValue ?? []).enumerated() {
+            guard let id = entry["id"]?.intValue, id >= 0, id < 1 << 24, let content = entry["content"]?.stringValue else {
+                throw TokenizerError(.badValue, field: "added_tokens[\(i)]", "needs an id and a content")
+            }
+            addedTokens.append(AddedToken(id: Int32(id), content: content,
+                                          special: entry["special"]?.boolValue ?? false,
+                                          lstrip: entry["lstrip"]?.boolValue ?? false,
+                                          rstrip: entry["rstrip"]?.boolValue ?? false))
+            byId[id] = content
+        }
+        let count = (byId.keys.max() ?? -1) + 1
+        tokens = (0..<count).map { byId[$0] ?? "[PAD\($0)]" }
+        types = (0..<count).map { byId[$0] == nil ? .unused : .normal }
+        for token in addedTokens {
+            types[Int(token.id)] = token.special || Self.looksSpecial(token.content) ? .control : .userDefined
+        }
+
+        // Merges: "a b" strings or ["a", "b"] arrays.
+        guard let mergeValues = model["merges"]?.arrayValue else {
+            throw TokenizerError(.missingField, field: "model.merges", "the BPE merges are missing")
+        }
+        merges = try mergeValues.enumerated().map { i, value in
+            if let s = value.stringValue, let space = s.firstIndex(of: " "), space != s.startIndex {
+                return (String(s[..<space]), String(s[s.index(after: space)...]))
+            }
+            if let pair = value.arrayValue, pair.count == 2, let a = pair[0].stringValue, let b = pair[1].stringValue {
+                return (a, b)
+            }
+            throw TokenizerError(.badValue, field: "model.merges[\(i)]", "is neither \"a b\" nor [\"a\", \"b\"]")
+        }
+
+        normalizer = try Self.parseNormalizer(json["normalizer"], path: "normalizer")
+        var steps: [PreTokenizer.Step] = []
+        var byteLevel = false
+        try Self.parsePreTokenizer(json["pre_tokenizer"], path: "pre_tokenizer", steps: &steps, byteLevel: &byteLevel)
+        guard byteLevel else {
+            throw TokenizerError(.unsupported, field: "pre_tokenizer",
+                                 "only byte-level BPE is supported (no ByteLevel pre-tokenizer found)")
+        }
+        preTokenizer = PreTokenizer(steps: steps)
+
+        let tokenIds: [String: Int32] = Dictionary(tokens.enumerated().map { ($0.element, Int32($0.offset)) },
+                                                   uniquingKeysWith: { first, _ in first })
+        unknown = model["unk_token"]?.stringValue.flatMap { tokenIds[$0] }
+
+        // Special tokens added around the text.
+        var prefix: [Int32] = []
+        var suffix: [Int32] = []
+        try Self.parsePostProcessor(json["post_processor"], path: "post_processor", ids: tokenIds,
+                                    prefix: &prefix, suffix: &suffix)
+        func configToken(_ key: String) -> Int32? {
+            guard let value = config?[key] else { return nil }
+            let text = value.stringValue ?? value["content"]?.stringValue
+            return text.flatMap { tokenIds[$0] }
+        }
+        let bosId = configToken("bos_token") ?? prefix.first
+        let eosId = configToken("eos_token") ?? suffix.last
+        bos = bosId
+        eos = eosId
+        padding = configToken("pad_token")
+        if let unk = configToken("unk_token") { unknown = unk }
+        if let addBOS = config?["add_bos_token"]?.boolValue {
+            prefix = addBOS ? bosId.map { [$0] } ?? [] : prefix.filter { $0 != bosId }
+        }
+        if let addEOS = config?["add_eos_token"]?.boolValue {
+            suffix = addEOS ? eosId.map { [$0] } ?? [] : suffix.filter { $0 != eosId }
+        }
+        prefixIds = prefix
+        suffixIds = suffix
+
+        switch config?["chat_template"] {
+        case .string(let s)?: chatTemplate = s
+        case .array(let templates)?:
+            chatTemplate = templates.first(where: { $0["name"]?.stringValue == "default" })?["template"]?.stringValue
+                ?? templates.first?["template"]?.stringValue
+        default: chatTemplate = nil
+        }
+    }
+
+    /// llama.cpp's converter treats these added tokens as control tokens even when not `special`.
+    static func looksSpecial(_ text: String) -> Bool {
+        if ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(text) { return true }
+        if text.hasPrefix("<|") && text.hasSuffix("|>") && text.count >= 4 { return true }
+        if text.hasPrefix("<\u{FF5C}") && text.hasSuffix("\u{FF5C}>") && text.count >= 4 { return true }
+        return false
+    }
+
+    var spec: VocabularySpec {
+        get throws {
+            var spec = VocabularySpec(kind: .byteLevelBPE, tokens: tokens, types: types)
+            spec.merges = merges
+            spec.preTokenizer = preTokenizer
+            spec.ignoreMerges = ignoreMerges
+            spec.preTokenizerName = (try? PreTokenizerTable.name(for: preTokenizer, ignoreMerges: ignoreMerges)) ?? "custom"
+            spec.normalizer = normalizer
+            spec.bos = bos
+            spec.eos = eos
+            spec.unknown = unknown
+            spec.padding = padding
+            spec.prefixIds = prefixIds
+            spec.suffixIds = suffixIds
+            spec.addSpacePrefix = false
+            spec.specials = addedTokens.map {
+                SpecialTokenMatcher.Entry(bytes: Array($0.content.utf8), id: $0.id, requiresParseSpecial: $0.special,
+                                          stripLeft: $0.lstrip, stripRight: $0.rstrip)
+            }
+            spec.unknownForMissingBytes = true
+            spec.keepFirstDuplicateMerge = false
+            spec.strictMerges = true
+            spec.mergesField = "model.merges"
+            return spec
+        }
+    }
+
+    // MARK: - pipeline parts
+
+    private static func parseNormalizer(_ value: JSONValue?, path: String) throws -> Normalizer {
+        guard let value, value != .null else { return .none }
+        switch value["type"]?.stringValue {
+        case "NFC": return .nfc
+        case "Sequence":
+            var result = Normalizer.none
+            for (i, part) in (value["normalizers"]?.arrayValue ?? []).enumerated() {
+                if try parseNormalizer(part, path: "\(path).normalizers[\(i)]") == .nfc { result = .nfc }
+            }
+            return result
+        case let other:
+            throw TokenizerError(.unsupported, field: path, "normalizer '\(other ?? "?")' is not supported (only NFC)")
+        }
+    }
+
+    private static func parsePreTokenizer(_ value: JSONValue?, path: String, steps: inout [PreTokenizer.Step],
+                                          byteLevel: inout Bool) throws {
+        guard let value, value != .null else { return }
+        switch value["type"]?.stringValue {
+        case "Sequence":
+            for (i, part) in (value["pretokenizers"]?.arrayValue ?? []).enumerated() {
+                try parsePreTokenizer(part, path: "\(path).pretokenizers[\(i)]", steps: &steps, byteLevel: &byteLevel)
+            }
+        case "ByteLevel":
+            if value["add_prefix_space"]?.boolValue == true {
+                throw TokenizerError(.unsupported, field: "\(path).add_prefix_space", "ByteLevel add_prefix_space is not supported")
+            }
+            byteLevel = true
+            if value["use_regex"]?.boolValue ?? true { steps.append(PreTokenizer.Step(.gpt2)) }
+        case "Digits":
+            steps.append(PreTokenizer.Step(.numbers(individual: value["individual_digits"]?.boolValue ?? false)))
+        case "Split":
+            guard let regex = value["pattern"]?["Regex"]?.stringValue else {
+                throw TokenizerError(.unsupported, field: "\(path).pattern", "only Regex split patterns are supported")
+            }
+            guard let pattern = SplitPattern(regex: regex) else {
+                throw TokenizerError(.unsupported, field: "\(path).pattern.Regex",
+                                     "split regex \(regex) is not one Lowbit implements")
+            }
+            let behaviorName = value["behavior"]?.stringValue ?? "Isolated"
+            guard let behavior = SplitBehavior(rawValue: behaviorName) else {
+                throw TokenizerError(.badValue, field: "\(path).behavior", "unknown split behavior '\(behaviorName)'")
+            }
+            steps.append(PreTokenizer.Step(pattern, behavior, invert: value["invert"]?.boolValue ?? false))
+        case let other:
+            throw TokenizerError(.unsupported, field: path, "pre-tokenizer '\(other ?? "?")' is not supported")
+        }
+    }
+
+    private static func parsePostProcessor(_ value: JSONValue?, path: String, ids: [String: Int32],
+                                           prefix: inout [Int32], suffix: inout [Int32]) throws {
+        guard let value, value != .null else { return }
+        switch value["type"]?.stringValue {
+        case "ByteLevel": return
+        case "Sequence":
+            for (i, part) in (value["processors"]?.arrayValue ?? []).enumerated() {
+                try parsePostProcessor(part, path: "\(path).processors[\(i)]", ids: ids, prefix: &prefix, suffix: &suffix)
+            }
+        case "TemplateProcessing":
+            guard let single = value["single"]?.arrayValue else {
+                throw TokenizerError(.missingField, field: "\(path).single", "template has no 'single' form")
+            }
+            var seenSequence = false
+            for (i, item) in single.enumerated() {
+                if item["Sequence"] != nil { seenSequence = true; continue }
+                guard let name = item["SpecialToken"]?["id"]?.stringValue else {
+                    throw TokenizerError(.badValue, field: "\(path).single[\(i)]", "is neither a Sequence nor a SpecialToken")
+                }
+                let listed = value["special_tokens"]?[name]?["ids"]?.arrayValue?.compactMap { $0.intValue.map(Int32.init) }
+                guard let tokenIds = listed ?? ids[name].map({ [$0] }) else {
+                    throw TokenizerError(.badValue, field: "\(path).special_tokens", "unknown special token '\(name)'")
+                }
+                if seenSequence { suffix += tokenIds } else { prefix += tokenIds }
+            }
+        case "RobertaProcessing", "BertProcessing":
+            if let cls = value["cls"]?.arrayValue, cls.count == 2, let id = cls[1].intValue { prefix.append(Int32(id)) }
+            if let sep = value["sep"]?.arrayValue, sep.count == 2, let id = sep[1].intValue { suffix.append(Int32(id)) }
+        case let other:
+            throw TokenizerError(.unsupported, field: path, "post-processor '\(other ?? "?")' is not supported")
+        }
+    }
+}
+
+extension Tokenizer {
+    /// Builds a byte-level BPE tokenizer from a Hugging Face `tokenizer.json` and, optionally,
+    /// its `tokenizer_config.json` (special tokens, `add_bos_token`, `add_eos_token`).
+    ///
+    /// Supported: `BPE` model (merges as "a b" or ["a", "b"], `ignore_merges`), `ByteLevel`,
+    /// `Split` (the regexes of ``SplitPattern``), `Digits` and `Sequence` pre-tokenizers, `NFC`
+    /// normalizer, added tokens (`special`, `lstrip`, `rstrip`), `TemplateProcessing`.
+    /// - Throws: ``TokenizerError`` naming the JSON field that is unsupported or malformed.
+    public convenience init(tokenizerJSON: JSONValue, config: JSONValue? = nil) throws {
+        try self.init(spec: try HFTokenizerJSON(tokenizerJSON, config: config).spec)
+    }
+}
