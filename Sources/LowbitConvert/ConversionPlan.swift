@@ -69,6 +69,20 @@ public struct ConversionPlan: Sendable {
     }
 }
 
+/// The order of tensors in GGUF files llama.cpp writes: tensors outside the blocks first, then
+/// block by block in numeric order (`blk.2` before `blk.10`), by name within each.
+enum GGUFTensorOrder {
+    static func layer(_ name: String) -> Int {
+        guard name.hasPrefix("blk.") else { return -1 }
+        return Int(name.dropFirst(4).prefix { $0.isNumber }) ?? -1
+    }
+
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        let (la, lb) = (layer(a), layer(b))
+        return la != lb ? la < lb : a < b
+    }
+}
+
 /// Builds a ``ConversionPlan``'s jobs and metadata.
 private struct Planner {
     var plan: ConversionPlan
@@ -126,7 +140,9 @@ private struct Planner {
 
     // MARK: GGUF
 
-    mutating func buildGGUF(_ named: [(TensorInfo, String)]) throws {
+    mutating func buildGGUF(_ unordered: [(TensorInfo, String)]) throws {
+        // llama.cpp's loader (and so its quantizer's layer counters) orders tensors this way.
+        let named = unordered.sorted { GGUFTensorOrder.precedes($0.1, $1.1) }
         guard case .gguf(let target) = options.target else {
             throw ConvertError.badOption("type \(options.target.name) cannot be written to GGUF")
         }
@@ -165,6 +181,7 @@ private struct Planner {
                 input: .values(factors), outputName: "rope_freqs.weight", rows: 1, rowLength: factors.count,
                 encoding: .gguf(.f32), rotary: nil, reason: .notQuantizable,
                 outputs: [PlannedTensor(name: "rope_freqs.weight", type: .ggml(.f32), shape: [factors.count])]), at: 0)
+            plan.jobs.sort { GGUFTensorOrder.precedes($0.outputName, $1.outputName) }
         }
         plan.ggufMetadata = try GGUFMetadataBuilder(input: input, target: target).metadata()
     }

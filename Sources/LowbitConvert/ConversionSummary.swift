@@ -42,8 +42,13 @@ public struct ConversionSummary: Sendable {
                             Self.bytes(inputBytes), Self.bytes(outputBytes), bitsPerWeight))
         lines.append(String(format: "  time: %.2f s, %.3f GB/s", seconds, gigabytesPerSecond))
         if !substitutions.isEmpty {
-            lines.append("  substitutions (\(substitutions.count)):")
-            for t in substitutions { lines.append("    \(t.output): \(t.encoding) (\(t.reason))") }
+            lines.append("  substitutions (\(substitutions.count) tensors; --json lists each):")
+            var groups: [String: [String]] = [:]
+            for t in substitutions { groups["\(t.encoding): \(t.reason)", default: []].append(t.output) }
+            for (what, names) in groups.sorted(by: { $0.key < $1.key }) {
+                let shown = names.prefix(3).joined(separator: ", ") + (names.count > 3 ? ", ..." : "")
+                lines.append("    \(names.count) x \(what) [\(shown)]")
+            }
         }
         let measured = tensors.compactMap { t in t.error.map { (t.output, $0) } }
         if !measured.isEmpty {
