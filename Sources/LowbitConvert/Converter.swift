@@ -99,21 +99,48 @@ public struct Converter {
     }
 
     /// The compressed-tensors `quantization_config` (or nil when nothing is quantized that way).
+    ///
+    /// Tensors whose rows the requested group size does not divide use a smaller group, so the
+    /// config may need several groups: then each lists its modules by name.
     func quantizationConfig() -> JSONValue? {
-        let ignored = plan.jobs.filter { JobPlanning.isLinear($0.outputName) && !$0.encoding.isQuantized }
-            .map { JobPlanning.module($0.outputName) }
+        let format: String
         switch plan.options.target {
-        case .fp8(let q), .fp8Llama405B(let q):
-            return CompressedTensorsLayout.quantizationConfig(
-                weights: CompressedTensorsLayout.weightsArguments(q), format: CompressedTensorsLayout.floatFormat,
-                ignore: ignored + ["lm_head"])
-        case .int(let q, .compressedTensors):
-            return CompressedTensorsLayout.quantizationConfig(
-                weights: CompressedTensorsLayout.weightsArguments(q), format: CompressedTensorsLayout.packedFormat,
-                ignore: ignored + ["lm_head"])
-        default:
-            return nil
+        case .fp8, .fp8Llama405B: format = CompressedTensorsLayout.floatFormat
+        case .int(_, .compressedTensors): format = CompressedTensorsLayout.packedFormat
+        default: return nil
         }
+        var groups: [(weights: JSONValue, modules: [String])] = []
+        var ignored: [String] = []
+        for job in plan.jobs where JobPlanning.isLinear(job.outputName) {
+            let weights: JSONValue
+            switch job.encoding {
+            case .fp8(let q): weights = CompressedTensorsLayout.weightsArguments(q)
+            case .compressedInt(let q): weights = CompressedTensorsLayout.weightsArguments(q)
+            default:
+                ignored.append(JobPlanning.module(job.outputName))
+                continue
+            }
+            if let i = groups.firstIndex(where: { $0.weights == weights }) {
+                groups[i].modules.append(JobPlanning.module(job.outputName))
+            } else {
+                groups.append((weights, [JobPlanning.module(job.outputName)]))
+            }
+        }
+        guard !groups.isEmpty else { return nil }
+        let config = CompressedTensorsLayout.quantizationConfig(weights: groups[0].weights, format: format,
+                                                               ignore: ignored + ["lm_head"])
+        guard groups.count > 1, case .object(var members) = config else { return config }
+        let configGroups: [(key: String, value: JSONValue)] = groups.enumerated().map { i, group in
+            ("group_\(i)", .object([
+                ("targets", .array(group.modules.map { .string($0) })),
+                ("weights", group.weights),
+                ("input_activations", .null),
+                ("output_activations", .null),
+                ("format", .string(format)),
+            ]))
+        }
+        if let i = members.firstIndex(where: { $0.key == "config_groups" }) { members[i].value = .object(configGroups) }
+        return .object(members)
     }
 
     /// `config.json` (with the quantization entry) and the tokenizer files of a directory output.

@@ -100,10 +100,11 @@ struct Convert: ParsableCommand {
             return
         }
         let bar = ProgressBar(title: "convert", totalItems: plan.jobs.count, totalBytes: plan.inputBytes)
-        var lastIndex = 0
+        var lastIndex = 0, lastBytes = 0
         let summary = try Converter(plan: plan).run { p in
-            bar.advance(items: p.tensorIndex - lastIndex, bytes: 0)
+            bar.advance(items: p.tensorIndex - lastIndex, bytes: p.bytesDone - lastBytes)
             lastIndex = p.tensorIndex
+            lastBytes = p.bytesDone
         }
         bar.finish()
         if json {

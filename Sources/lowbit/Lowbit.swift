@@ -11,7 +11,7 @@ struct Lowbit: AsyncParsableCommand {
         discussion: """
             Exit status: 0 success, 1 bad input or failure, 2 usage error.
             """,
-        subcommands: [Inspect.self, Convert.self, Perplexity.self, Compare.self])
+        subcommands: [Inspect.self, Convert.self, Verify.self, Perplexity.self, Compare.self])
 
     /// Parses the command line, runs the chosen subcommand (synchronous or asynchronous), and
     /// exits through ``ErrorReporter`` on any error.
