@@ -1,16 +1,13 @@
 # Lowbit — common entry points. `make test` is the command CI (.ci/run) runs.
 #
 #   make build      release build of the lowbit binary and the benchmark
-#   make test       release build, Swift tests, fixtures check, Python interop suite
+#   make test       Swift tests (release build) then the Python interop suite on that build
 #   make demo       fetch the real model and inspect it (see scripts/demo.sh for a fresh machine)
 #   make bench      benchmarks (BF16 decode, inspect --stats, quantizers) beside memcpy
 #   make fixtures   regenerate the committed fixture files with the Python writers
 #   make model      download the real test model (cached in .cache/) and print its path
 
 SWIFT ?= swift
-# Tests build in release mode: the numeric tests (kernels against oracles, forward pass) are
-# many times faster optimised, which more than pays for the longer compile.
-TEST_CONFIG ?= release
 PYTHON ?= $(shell test -x .cache/venv/bin/python && echo .cache/venv/bin/python || echo python3)
 LOWBIT ?= $(CURDIR)/.build/release/lowbit
 export LOWBIT
@@ -20,13 +17,17 @@ export LOWBIT
 build:
 	$(SWIFT) build -c release
 
+# The tests build in release mode: the numeric tests (kernels against oracles, the forward pass)
+# run many times faster optimised, and `swift test -c release` leaves a release `lowbit` in
+# .build/release that the interop suite then uses, so the package is compiled only once.
 swift-test:
-	$(SWIFT) test -c $(TEST_CONFIG)
+	$(SWIFT) test -c release
 
-interop: build
+# The interop suite against the binary in .build/release (or $$LOWBIT).
+interop:
 	$(PYTHON) -m pytest -q tests/interop
 
-test: build swift-test interop
+test: swift-test interop
 
 demo: build
 	$(LOWBIT) inspect "$$(scripts/fetch-model.sh)" --stats

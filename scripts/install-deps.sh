@@ -41,4 +41,4 @@ fi
 pip_packages=(gguf safetensors ml-dtypes numpy tokenizers pytest)
 (( oracles )) && pip_packages+=("llama-cpp-python==0.3.36")
 # pip keeps downloaded and built wheels in its cache (~/.cache/pip), so repeated runs are quick.
-"$python" -m pip install --quiet "${pip_packages[@]}"
+PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet "${pip_packages[@]}"

@@ -78,31 +78,29 @@ final class BufferHolder {
 
 /// The memory-bound kernels: memcpy, BF16 -> F32 decode, and the statistics pass.
 enum StreamKernels {
-    /// GB/s of one `memcpy` of `bytes` bytes per thread slice, best of three.
-    static func memcpy(bytes: Int, threads: Int) -> Double {
+    /// Time of one `memcpy` of `bytes` bytes split over the threads, best of three.
+    static func memcpy(bytes: Int, threads: Int) -> Measure.Timing {
         let src = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
         let dst = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
         defer { src.deallocate(); dst.deallocate() }
         memset(src, 1, bytes)
         memset(dst, 0, bytes)
         let p = SendablePointers(source: UnsafeRawPointer(src), destination: dst)
-        let seconds = Measure.best {
+        return Measure.best {
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 let a = bytes * t / threads, b = bytes * (t + 1) / threads
                 _ = Foundation.memcpy(p.destination + a, p.source + a, b - a)
             }
         }
-        return Double(bytes) / seconds / 1e9
     }
 
-    /// GB/s of BF16 input decoded to F32 (into a per-thread scratch buffer, chunk by chunk),
-    /// over every tensor of `source`, on `threads` threads; mapped pages are released after use.
-    static func decode(_ source: any TensorSource, threads: Int) throws -> Double {
+    /// Time to decode every tensor of `source` to F32 (into a per-thread scratch buffer, chunk by
+    /// chunk) on `threads` threads; mapped pages are released after use.
+    static func decode(_ source: any TensorSource, threads: Int) throws -> Measure.Timing {
         let tensors = source.tensors
-        let total = tensors.reduce(0) { $0 + $1.byteCount }
         let chunk = 1 << 20
         let failure = ErrorBox()
-        let seconds = Measure.best {
+        let timing = Measure.best {
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
                 defer { scratch.deallocate() }
@@ -127,16 +125,14 @@ enum StreamKernels {
             }
         }
         if let error = failure.error { throw error }
-        return Double(total) / seconds / 1e9
+        return timing
     }
 
-    /// GB/s of `lowbit inspect --stats`' work: TensorStatistics over every tensor of `source`.
-    static func statistics(_ source: any TensorSource, threads: Int) throws -> Double {
-        let total = source.tensors.reduce(0) { $0 + $1.byteCount }
-        let seconds = try Measure.best {
+    /// Time of `lowbit inspect --stats`' work: TensorStatistics over every tensor of `source`.
+    static func statistics(_ source: any TensorSource, threads: Int) throws -> Measure.Timing {
+        try Measure.best {
             _ = try TensorStatistics.compute(source.tensors, in: source, threads: threads)
         }
-        return Double(total) / seconds / 1e9
     }
 }
 

@@ -9,16 +9,40 @@ enum Measure {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
-    /// The shortest of `repetitions` runs of `body`, in seconds (the least disturbed run; the
-    /// machine is shared and noisy).
-    static func best(repetitions: Int = 3, _ body: () throws -> Void) rethrows -> Double {
-        var best = Double.infinity
+    /// CPU time of the whole process (all threads) in seconds.
+    static func processCPUTime() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Wall-clock and CPU seconds of a run.
+    struct Timing {
+        var wall: Double
+        var cpu: Double
+    }
+
+    /// The shortest wall time and the least CPU time of `repetitions` runs of `body` (the least
+    /// disturbed runs; the machine may be shared and noisy).
+    static func best(repetitions: Int = 3, _ body: () throws -> Void) rethrows -> Timing {
+        var best = Timing(wall: .infinity, cpu: .infinity)
         for _ in 0..<max(1, repetitions) {
-            let start = now()
+            let start = now(), cpuStart = processCPUTime()
             try body()
-            best = min(best, now() - start)
+            best.wall = min(best.wall, now() - start)
+            best.cpu = min(best.cpu, processCPUTime() - cpuStart)
         }
         return best
+    }
+
+    /// Starts a new peak-RSS measurement: resets VmHWM to the current RSS (Linux 4.0+, writing
+    /// "5" to /proc/self/clear_refs). Returns false where that is not possible.
+    @discardableResult
+    static func resetPeakRSS() -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? handle.close() }
+        do { try handle.write(contentsOf: Data("5".utf8)) } catch { return false }
+        return true
     }
 
     /// Peak resident set size of this process in bytes (VmHWM of /proc/self/status), or nil

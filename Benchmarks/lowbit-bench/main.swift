@@ -14,6 +14,13 @@ func log(_ message: String) {
     FileHandle.standardError.write(Data("lowbit-bench: \(message)\n".utf8))
 }
 
+/// Runs `body` with a fresh peak-RSS measurement and returns its result and the peak.
+func withPeakRSS<T>(_ body: () throws -> T) rethrows -> (T, Int?) {
+    let resettable = Measure.resetPeakRSS()
+    let value = try body()
+    return (value, resettable ? Measure.peakRSS() : nil)
+}
+
 do {
     let directory = options.directory + "/lowbit-bench-\(getpid())"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -24,31 +31,32 @@ do {
     log("writing \(String(format: "%.1f", options.sizeGB)) GB of BF16 tensors to \(path)")
     let writeSeconds = try BenchFile.write(path: path, bytes: targetBytes)
     let source = try ModelFile.open(path)
-    let fileBytes = source.tensors.reduce(0) { $0 + $1.byteCount }
-    let fileGB = Double(fileBytes) / 1e9
+    let fileBytes = Double(source.tensors.reduce(0) { $0 + $1.byteCount })
+    let fileGB = fileBytes / 1e9
 
     if options.wants("memcpy") {
-        let bytes = min(fileBytes, 1 << 30)
+        let bytes = min(Int(fileBytes), 1 << 30)
         for t in options.threadCounts {
             log("memcpy, \(t) thread(s)")
-            results.append(BenchResult(name: "memcpy", threads: t, value: StreamKernels.memcpy(bytes: bytes, threads: t),
-                                       unit: "GB/s", note: "\(bytes >> 20) MiB buffers"))
+            let (timing, peak) = withPeakRSS { StreamKernels.memcpy(bytes: bytes, threads: t) }
+            results.append(BenchResult(name: "memcpy", threads: t, work: Double(bytes) / 1e9, timing: timing,
+                                       unit: "GB/s", peakRSS: peak, note: "\(bytes >> 20) MiB buffers"))
         }
     }
     if options.wants("decode") {
         for t in options.threadCounts {
             log("BF16 -> F32 decode, \(t) thread(s)")
-            results.append(BenchResult(name: "BF16->F32 decode", threads: t,
-                                       value: try StreamKernels.decode(source, threads: t), unit: "GB/s",
-                                       note: "GB/s of BF16 input, mapped file"))
+            let (timing, peak) = try withPeakRSS { try StreamKernels.decode(source, threads: t) }
+            results.append(BenchResult(name: "BF16->F32 decode", threads: t, work: fileBytes / 1e9, timing: timing,
+                                       unit: "GB/s", peakRSS: peak, note: "GB/s of BF16 input, mapped file"))
         }
     }
     if options.wants("stats") {
         for t in options.threadCounts {
             log("inspect --stats pass, \(t) thread(s)")
-            results.append(BenchResult(name: "inspect --stats", threads: t,
-                                       value: try StreamKernels.statistics(source, threads: t), unit: "GB/s",
-                                       note: "TensorStatistics.compute over the file"))
+            let (timing, peak) = try withPeakRSS { try StreamKernels.statistics(source, threads: t) }
+            results.append(BenchResult(name: "inspect --stats", threads: t, work: fileBytes / 1e9, timing: timing,
+                                       unit: "GB/s", peakRSS: peak, note: "TensorStatistics.compute over the file"))
         }
     }
 
@@ -61,29 +69,30 @@ do {
         try input.withUnsafeBufferPointer { buffer in
             for q in quantizers {
                 for t in options.threadCounts {
-                    // Size each run to take about half a second (at least 256 rows).
+                    // Size each run to take about half a second of CPU (at least 256 rows).
                     let probeRows = 256
                     let probe = q.make(probeRows, rowLength, t)
-                    let probeSeconds = Measure.best(repetitions: 1) { probe(buffer.baseAddress!) }
-                    let rate = Double(probeRows) / max(probeSeconds, 1e-6)
+                    let probeTiming = Measure.best(repetitions: 1) { probe(buffer.baseAddress!) }
+                    let rate = Double(probeRows) / max(probeTiming.cpu / Double(t), 1e-6)
                     let rows = max(probeRows, min(tensor.rowCount, Int(rate * 0.5)))
                     let run = q.make(rows, rowLength, t)
-                    let seconds = Measure.best(repetitions: 3) { run(buffer.baseAddress!) }
-                    let elementsPerSecond = Double(rows * rowLength) / seconds
-                    log("\(q.name), \(t) thread(s): \(String(format: "%.0f", elementsPerSecond / 1e6)) Melem/s")
-                    results.append(BenchResult(name: q.name, threads: t, value: elementsPerSecond / 1e6, unit: "Melem/s",
-                                               bf16GBps: elementsPerSecond * 2 / 1e9, note: "\(rows)x\(rowLength) F32 rows"))
+                    let (timing, peak) = withPeakRSS { Measure.best(repetitions: 3) { run(buffer.baseAddress!) } }
+                    let elements = Double(rows * rowLength)
+                    let result = BenchResult(name: q.name, threads: t, work: elements / 1e6, timing: timing,
+                                             unit: "Melem/s", bf16Bytes: elements * 2, peakRSS: peak,
+                                             note: "\(rows)x\(rowLength) F32 rows")
+                    log("\(q.name), \(t) thread(s): \(Report.format(result.value)) Melem/s (cpu-est \(Report.format(result.cpuValue)))")
+                    results.append(result)
                 }
             }
         }
-        _ = try? FileManager.default.removeItem(atPath: path)
     }
 
-    let peak = Measure.peakRSS()
+    let load = Report.loadAverage()
     if options.json {
-        print(Report.json(results, fileGB: fileGB, writeSeconds: writeSeconds, peakRSS: peak))
+        print(Report.json(results, fileGB: fileGB, writeSeconds: writeSeconds, load: load))
     } else {
-        print(Report.table(results, fileGB: fileGB, writeSeconds: writeSeconds, peakRSS: peak), terminator: "")
+        print(Report.table(results, fileGB: fileGB, writeSeconds: writeSeconds, load: load), terminator: "")
     }
 } catch {
     log("error: \(error)")

@@ -9,7 +9,7 @@ enum Activation {
         Parallel.forRanges(count, threads: threads, minimumPerPart: 4096) { range in
             for i in range {
                 let x = g.pointer[i]
-                g.pointer[i] = x / (1 + expf(-x)) * u.pointer[i]
+                g.pointer[i] = x / (1 + Softmax.exp(-x)) * u.pointer[i]
             }
         }
     }

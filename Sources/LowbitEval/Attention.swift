@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Work is split into (row block, head) items: each computes the scores of a block of query
 /// rows against the keys up to the block's end only (the causal mask makes the rest zero), so
-/// about 5/8 of a full T×T product is done at T = 512. Each worker has its own score scratch.
+/// about 9/16 of a full T×T product is done at T = 512. Each worker has its own score scratch.
 struct Attention {
     let headCount: Int
     let kvHeadCount: Int
@@ -12,7 +12,7 @@ struct Attention {
     /// Query rows per work item.
     let blockRows: Int
 
-    init(config: LlamaConfig, blockRows: Int = 128) {
+    init(config: LlamaConfig, blockRows: Int = 64) {
         headCount = config.headCount
         kvHeadCount = config.kvHeadCount
         headDim = config.headDim

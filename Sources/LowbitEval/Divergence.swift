@@ -53,25 +53,22 @@ public struct DivergenceStats: Sendable {
     }
 
     static func compare(base: UnsafePointer<Float>, quant: UnsafePointer<Float>, vocab: Int, target: Int) -> PositionResult {
-        let (lse, quantTop) = Softmax.logSumExp(quant, count: vocab)
-        var kld: Double = 0
-        var baseTop = 0
-        var part: Float = 0
-        let shift = Float(lse)
-        for j in 0..<vocab {
-            let lb = base[j]
-            if lb > base[baseTop] { baseTop = j }
-            part += expf(lb) * (lb - (quant[j] - shift))
-            if j & 63 == 63 {
-                kld += Double(part)
-                part = 0
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: vocab) { scratch in
+            let s = scratch.baseAddress!
+            let (lse, quantTop) = Softmax.logSumExp(quant, count: vocab, scratch: s)
+            let baseTop = Softmax.argmax(base, count: vocab).index
+            let shift = Float(lse)
+            // p_base · (log p_base − log p_quant), summed in blocks.
+            for j in 0..<vocab {
+                let lb = base[j]
+                s[j] = Softmax.exp(lb) * (lb - (quant[j] - shift))
             }
+            let kld = Softmax.sum(s, count: vocab)
+            let baseLP = Double(base[target])
+            let quantLP = Double(quant[target]) - lse
+            return PositionResult(kld: kld, baseNLL: -baseLP, quantNLL: -quantLP,
+                                  deltaP: Foundation.exp(quantLP) - Foundation.exp(baseLP), sameTop: baseTop == quantTop)
         }
-        kld += Double(part)
-        let baseLP = Double(base[target])
-        let quantLP = Double(quant[target]) - lse
-        return PositionResult(kld: kld, baseNLL: -baseLP, quantNLL: -quantLP,
-                              deltaP: exp(quantLP) - exp(baseLP), sameTop: baseTop == quantTop)
     }
 
     public var meanKLD: Double { count == 0 ? .nan : divergences.reduce(0, +) / Double(count) }

@@ -59,27 +59,26 @@ public enum FP8 {
         return invalid ? 0xFF : UInt8(truncatingIfNeeded: rounded)
     }
 
-    /// The value of E4M3 ("fn") bits.
+    /// The value of E4M3 ("fn") bits. Branch-free: the 7 magnitude bits placed at the top of
+    /// an F32 exponent/mantissa field give `2^(e-127) (1 + m/8)` (or the F32 subnormal
+    /// `m/8 2^-126`), and multiplying by 2^120 rebiases both cases exactly.
     @inlinable @inline(__always)
     public static func float(e4m3 bits: UInt8) -> Float {
-        let magnitude = bits & 0x7F
-        let exponent = Int(magnitude >> 3)
-        let mantissa = Float(magnitude & 7)
-        let value: Float
-        if magnitude == 0x7F {
-            value = .nan
-        } else if exponent == 0 {
-            value = mantissa * 0x1p-9
-        } else {
-            value = Float(sign: .plus, exponent: exponent - 7, significand: 1 + mantissa / 8)
-        }
-        return bits & 0x80 != 0 ? -value : value
+        let magnitude = UInt32(bits & 0x7F)
+        let value = Float(bitPattern: magnitude << 20) * 0x1p120
+        let signed = Float(bitPattern: value.bitPattern | UInt32(bits & 0x80) << 24)
+        return magnitude == 0x7F ? .nan : signed
     }
 
-    /// The value of E5M2 bits (exactly the Float16 whose upper byte they are).
+    /// The value of E5M2 bits (the Float16 whose upper byte they are), computed like
+    /// ``float(e4m3:)`` with 2^112; exponent field 31 gives inf (mantissa 0) or NaN.
     @inlinable @inline(__always)
     public static func float(e5m2 bits: UInt8) -> Float {
-        Float(Float16(bitPattern: UInt16(bits) << 8))
+        let magnitude = UInt32(bits & 0x7F)
+        let finite = Float(bitPattern: magnitude << 21) * 0x1p112
+        let special: Float = magnitude == 0x7C ? .infinity : .nan
+        let value = magnitude >= 0x7C ? special : finite
+        return Float(bitPattern: value.bitPattern | UInt32(bits & 0x80) << 24)
     }
 
     /// The value of E8M0 bits: 2^(bits-127), NaN for `0xFF`.

@@ -11,9 +11,7 @@ extension FloatFormat {
         precondition(count >= 0, "negative element count")
         switch self {
         case .f32:
-            destination.withMemoryRebound(to: UInt8.self, capacity: count * 4) { bytes in
-                bytes.update(from: source.assumingMemoryBound(to: UInt8.self), count: count * 4)
-            }
+            UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
         case .f16:
             for i in 0..<count {
                 let bits = source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
@@ -30,9 +28,11 @@ extension FloatFormat {
                 destination[i] = Float(Double(bitPattern: bits))
             }
         case .f8e4m3:
-            Self.decodeByTable(FP8.e4m3Table, source, destination, count)
+            let bytes = source.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count { destination[i] = FP8.float(e4m3: bytes[i]) }
         case .f8e5m2:
-            Self.decodeByTable(FP8.e5m2Table, source, destination, count)
+            let bytes = source.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count { destination[i] = FP8.float(e5m2: bytes[i]) }
         case .f8e8m0:
             let bytes = source.assumingMemoryBound(to: UInt8.self)
             for i in 0..<count { destination[i] = FP8.float(e8m0: bytes[i]) }
@@ -90,14 +90,6 @@ extension FloatFormat {
                 }
             }
             initialized = values.count * byteWidth
-        }
-    }
-
-    private static func decodeByTable(_ table: [Float], _ source: UnsafeRawPointer,
-                                      _ destination: UnsafeMutablePointer<Float>, _ count: Int) {
-        let bytes = source.assumingMemoryBound(to: UInt8.self)
-        table.withUnsafeBufferPointer { t in
-            for i in 0..<count { destination[i] = t[Int(bytes[i])] }
         }
     }
 }

@@ -38,9 +38,7 @@ struct GGUFByteReader {
     /// in the file, so the caller can allocate for it.
     mutating func readCount(elementSize: Int, _ what: String, item: String?) throws -> Int {
         let raw = try read(UInt64.self, what, item: item)
-        let fits = elementSize == 0 ? raw == 0 || raw <= UInt64(remaining)
-            : raw <= UInt64(remaining / elementSize)
-        guard fits else {
+        guard raw <= UInt64(remaining / max(elementSize, 1)) else {
             throw FormatError(.truncated, file: file, item: item,
                 "\(what) is \(raw), which needs at least \(Self.describeProduct(raw, elementSize)) bytes, "
                 + "but only \(remaining) remain after offset \(position)")

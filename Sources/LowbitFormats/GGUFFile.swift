@@ -193,7 +193,9 @@ struct GGUFParser {
                     "has \(dims) dimensions; GGUF allows at most \(GGUFFormat.maxDimensions)")
             }
             var shape: [Int] = []
-            var elements = 1
+            // The product of the nonzero dimensions must fit, so that the element count
+            // computed in any order (by any consumer of the shape) cannot overflow.
+            var nonzeroProduct = 1
             var overflowed = false
             for d in 0..<Int(dims) {
                 let ne = try reader.read(UInt64.self, "dimension \(d)", item: name)
@@ -202,19 +204,17 @@ struct GGUFParser {
                         "dimension \(d) is \(ne), beyond the signed 64-bit range (a negative ne)")
                 }
                 shape.append(Int(ne))
-                let (product, o) = elements.multipliedReportingOverflow(by: Int(ne))
-                elements = product
+                let (product, o) = nonzeroProduct.multipliedReportingOverflow(by: max(Int(ne), 1))
+                nonzeroProduct = product
                 overflowed = overflowed || o
             }
             let typeID = try reader.read(UInt32.self, "type", item: name)
             let offset = try reader.read(UInt64.self, "data offset", item: name)
-            // Checked after the whole info is read, so a zero dimension after a huge one is
-            // judged on the true product.
-            if overflowed && !shape.contains(0) {
+            guard !overflowed else {
                 throw FormatError(.overflow, file: file, item: name,
-                    "the element count of shape \(shape) overflows 64 bits")
+                    "the product of the dimensions of shape \(shape) overflows 64 bits")
             }
-            if overflowed { elements = 0 }
+            let elements = shape.contains(0) ? 0 : nonzeroProduct
             guard let type = GGMLType(rawValue: typeID) else {
                 throw FormatError(.unknownType, file: file, item: name,
                     "has unknown ggml type id \(typeID)")

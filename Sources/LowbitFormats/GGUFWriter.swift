@@ -49,7 +49,7 @@ public final class GGUFWriter: TensorWriter {
         var relativeOffsets: [Int] = []
         var next = 0
         for t in tensors {
-            let bytes = try Self.check(t, file: path)
+            let (type, bytes) = try Self.check(t, file: path)
             guard names.insert(t.name).inserted else {
                 throw FormatError(.duplicateName, file: path, item: t.name, "two planned tensors have this name")
             }
@@ -62,7 +62,7 @@ public final class GGUFWriter: TensorWriter {
             encoder.append(string: t.name)
             encoder.append(UInt32(t.shape.count))
             for d in t.shape { encoder.append(UInt64(d)) }
-            if case .ggml(let type) = t.type { encoder.append(type.rawValue) }
+            encoder.append(type.rawValue)
             encoder.append(UInt64(relativeOffsets.last!))
             next = after
         }
@@ -149,8 +149,8 @@ public final class GGUFWriter: TensorWriter {
         }
     }
 
-    /// Checks one planned tensor and returns its byte size.
-    private static func check(_ t: PlannedTensor, file: String) throws -> Int {
+    /// Checks one planned tensor and returns its ggml type and byte size.
+    private static func check(_ t: PlannedTensor, file: String) throws -> (GGMLType, Int) {
         guard !t.name.isEmpty else {
             throw FormatError(.badHeader, file: file, "a planned tensor has an empty name")
         }
@@ -166,16 +166,18 @@ public final class GGUFWriter: TensorWriter {
             throw FormatError(.badShape, file: file, item: t.name,
                 "row length \(t.shape.first ?? 1) is not a multiple of the \(type.name) block size \(type.blockSize)")
         }
-        var elements = 1
+        var nonzeroProduct = 1
         for d in t.shape {
-            guard case (let p, false) = elements.multipliedReportingOverflow(by: d) else {
-                throw FormatError(.overflow, file: file, item: t.name, "the element count of \(t.shape) overflows")
+            guard case (let p, false) = nonzeroProduct.multipliedReportingOverflow(by: max(d, 1)) else {
+                throw FormatError(.overflow, file: file, item: t.name,
+                    "the product of the dimensions of \(t.shape) overflows")
             }
-            elements = p
+            nonzeroProduct = p
         }
+        let elements = t.shape.contains(0) ? 0 : nonzeroProduct
         guard let bytes = t.type.byteCount(elements: elements) else {
             throw FormatError(.overflow, file: file, item: t.name, "the byte size of \(t.shape) overflows")
         }
-        return bytes
+        return (type, bytes)
     }
 }

@@ -60,7 +60,14 @@ extension JSONValue {
 struct ExactKey: Hashable {
     let string: String
 
-    static func == (a: ExactKey, b: ExactKey) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
+    static func == (a: ExactKey, b: ExactKey) -> Bool { sameCodePoints(a.string, b.string) }
+
+    /// Whether two strings have the same code points. `String ==` (fast, memcmp for ASCII)
+    /// rejects almost every pair; only strings it calls equal need the byte comparison.
+    @inline(__always)
+    static func sameCodePoints(_ a: String, _ b: String) -> Bool {
+        a == b && a.utf8.elementsEqual(b.utf8)
+    }
 
     func hash(into hasher: inout Hasher) {
         let done: Void? = string.utf8.withContiguousStorageIfAvailable {
@@ -211,7 +218,7 @@ struct JSONParser {
     private func checkDuplicate(_ key: String, in frame: inout Frame, offset: Int) throws {
         let duplicate: Bool
         if frame.keySet == nil, frame.members.count < JSONParser.linearKeyLimit {
-            duplicate = frame.members.contains { $0.key.utf8.elementsEqual(key.utf8) }
+            duplicate = frame.members.contains { ExactKey.sameCodePoints($0.key, key) }
         } else {
             if frame.keySet == nil {
                 frame.keySet = Set(frame.members.map { ExactKey(string: $0.key) })

@@ -9,9 +9,10 @@ import Darwin
 /// Opens any model file Lowbit reads, deciding the format from the bytes and the path.
 public enum ModelFile {
     /// Opens `path` as a ``TensorSource``:
-    /// - a file starting with the GGUF magic: ``GGUFFile``;
+    /// - a `*.gguf` file, or a file starting with the GGUF magic: ``GGUFFile``;
     /// - a directory, or a `*.json` file (a `model.safetensors.index.json`): ``SafetensorsCheckpoint``;
-    /// - a file whose first 8 bytes are a plausible header length followed by `{`: ``SafetensorsFile``.
+    /// - a `*.safetensors` file, or a file whose first 8 bytes are a header length followed by
+    ///   `{`: ``SafetensorsFile``.
     ///
     /// - Throws: ``FormatError`` when the path does not exist, cannot be read, or is none of these.
     public static func open(_ path: String) throws -> any TensorSource {
@@ -43,15 +44,19 @@ public enum ModelFile {
         case gguf, safetensorsFile, safetensorsIndex
     }
 
-    /// Recognises a file from its first bytes (at least 9 when available) and its path.
+    /// Recognises a file from its path and first bytes (at least 9 when available). The
+    /// extensions `.gguf`, `.safetensors` and `.json` decide on their own (the reader then says
+    /// what is wrong with a file that does not match its name); other files are recognised by
+    /// their content.
     public static func detect(prefix: [UInt8], path: String) -> Kind? {
-        if prefix.count >= 4, Array(prefix.prefix(4)) == GGUFFormat.magic { return .gguf }
+        if path.hasSuffix(".gguf") { return .gguf }
+        if path.hasSuffix(".safetensors") { return .safetensorsFile }
         if path.hasSuffix(".json") { return .safetensorsIndex }
+        if prefix.count >= 4, Array(prefix.prefix(4)) == GGUFFormat.magic { return .gguf }
         if prefix.count >= 9, prefix[8] == UInt8(ascii: "{") {
             let length = prefix.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
             if length >= 2 { return .safetensorsFile }
         }
-        if path.hasSuffix(".safetensors") { return .safetensorsFile }  // let the reader say what is wrong
         return nil
     }
 

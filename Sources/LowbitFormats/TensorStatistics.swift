@@ -23,6 +23,15 @@ public struct TensorStatistics: Sendable, Equatable {
     /// Number of infinite values (either sign).
     public var infCount: Int
 
+    /// Two statistics are equal when every field is identical, NaN fields included (so that
+    /// results can be compared for determinism).
+    public static func == (a: TensorStatistics, b: TensorStatistics) -> Bool {
+        a.count == b.count && a.nanCount == b.nanCount && a.infCount == b.infCount
+            && a.min.bitPattern == b.min.bitPattern && a.max.bitPattern == b.max.bitPattern
+            && a.mean.bitPattern == b.mean.bitPattern
+            && a.sumOfSquaredDeviations.bitPattern == b.sumOfSquaredDeviations.bitPattern
+    }
+
     /// Statistics of no values at all.
     public static let empty = TensorStatistics(count: 0, min: .nan, max: .nan, mean: .nan,
                                                sumOfSquaredDeviations: 0, nanCount: 0, infCount: 0)
@@ -83,40 +92,45 @@ public struct TensorStatistics: Sendable, Equatable {
         self = values.withUnsafeBufferPointer { TensorStatistics($0) }
     }
 
-    /// One pass over values known to be finite, with lane-parallel accumulators: `Float` partial
-    /// sums over 256 values shifted by the first value, folded into `Double` sums. Returns nil if
-    /// any value (or any partial sum) is not finite; the caller then uses ``exactChunk(_:_:)``.
+    /// One pass over values expected to be finite: four independent lanes of `Float` partial
+    /// sums over blocks of 256 values shifted by the first value, folded into `Double` sums per
+    /// block. (Measured: plain scalar lanes run about 3x faster than the stdlib `SIMD16` types,
+    /// whose generic min/max and loads are not vectorised well.) Returns nil if any value or
+    /// partial sum is not finite; the caller then uses ``exactChunk(_:_:)``.
     @usableFromInline
     static func fastChunk(_ p: UnsafePointer<Float>, _ n: Int) -> TensorStatistics? {
         let shift = p[0]
         guard shift.isFinite else { return nil }
-        typealias V = SIMD16<Float>
-        let lanes = V.scalarCount
-        let vshift = V(repeating: shift)
-        var lo = V(repeating: shift), hi = V(repeating: shift)
         var sum = 0.0, squares = 0.0
+        // `x < m ? x : m` never picks a NaN; NaN and Inf still poison the sums, which is checked.
+        var mn0 = shift, mn1 = shift, mn2 = shift, mn3 = shift
+        var mx0 = shift, mx1 = shift, mx2 = shift, mx3 = shift
         var i = 0
-        let raw = UnsafeRawPointer(p)
-        let step = 16 * lanes
-        while i + step <= n {
-            var s = V(), q = V()
-            for j in 0..<16 {
-                let x = raw.loadUnaligned(fromByteOffset: (i + j * lanes) * 4, as: V.self)
-                lo = pointwiseMin(lo, x)
-                hi = pointwiseMax(hi, x)
-                let d = x - vshift
-                s += d
-                q += d * d
+        while i + 256 <= n {
+            var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+            var q0: Float = 0, q1: Float = 0, q2: Float = 0, q3: Float = 0
+            var j = i
+            while j < i + 256 {
+                let xa = p[j], xb = p[j + 1], xc = p[j + 2], xd = p[j + 3]
+                mn0 = xa < mn0 ? xa : mn0; mn1 = xb < mn1 ? xb : mn1
+                mn2 = xc < mn2 ? xc : mn2; mn3 = xd < mn3 ? xd : mn3
+                mx0 = xa > mx0 ? xa : mx0; mx1 = xb > mx1 ? xb : mx1
+                mx2 = xc > mx2 ? xc : mx2; mx3 = xd > mx3 ? xd : mx3
+                let a = xa - shift, b = xb - shift, c = xc - shift, d = xd - shift
+                s0 += a; s1 += b; s2 += c; s3 += d
+                q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d
+                j += 4
             }
-            sum += Double(s.sum())
-            squares += Double(q.sum())
-            i += step
+            sum += Double(s0 + s1 + s2 + s3)
+            squares += Double(q0 + q1 + q2 + q3)
+            i += 256
         }
-        var mn = lo.min(), mx = hi.max()
+        var mn = Swift.min(Swift.min(mn0, mn1), Swift.min(mn2, mn3))
+        var mx = Swift.max(Swift.max(mx0, mx1), Swift.max(mx2, mx3))
         while i < n {
             let x = p[i]
-            mn = Swift.min(mn, x)
-            mx = Swift.max(mx, x)
+            mn = x < mn ? x : mn
+            mx = x > mx ? x : mx
             let d = Double(x) - Double(shift)
             sum += d
             squares += d * d

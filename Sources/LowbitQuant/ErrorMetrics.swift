@@ -63,7 +63,8 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
         public mutating func add(original: UnsafeBufferPointer<Float>, reconstructed: UnsafeBufferPointer<Float>) {
             precondition(original.count == reconstructed.count, "strips differ in length")
             // Four interleaved partial sums (a fixed order, so results are reproducible) keep the
-            // additions from waiting on each other.
+            // additions from waiting on each other. (Measured: generic SIMD8 helpers such as
+            // pointwiseMax are 9x slower; accumulators in memory 3x.)
             var see = SIMD4<Double>(), soo = SIMD4<Double>(), srr = SIMD4<Double>(), sor = SIMD4<Double>()
             var worst = maxAbsError
             let n = original.count

@@ -173,16 +173,24 @@ public struct FP8Quantizer: Sendable {
         let rows = codes.count / rowLength
         let table = variant == .e4m3 ? FP8.e4m3Table : FP8.e5m2Table
         table.withUnsafeBufferPointer { t in
+            // Scales are constant over runs of `width` columns of a row.
+            let width: Int
+            switch granularity {
+            case .tensor, .row: width = rowLength
+            case .block(_, let bc): width = bc
+            }
             for r in 0..<rows {
-                for c in 0..<rowLength {
+                var c0 = 0
+                while c0 < rowLength {
                     let s: Float
                     switch granularity {
                     case .tensor: s = scales[0]
                     case .row: s = scales[r]
-                    case .block(let br, let bc):
-                        s = scales[(r / br) * ((rowLength + bc - 1) / bc) + c / bc]
+                    case .block(let br, let bc): s = scales[(r / br) * ((rowLength + bc - 1) / bc) + c0 / bc]
                     }
-                    destination[r * rowLength + c] = t[Int(codes[r * rowLength + c])] * s
+                    let end = min(rowLength, c0 + width)
+                    for c in c0..<end { destination[r * rowLength + c] = t[Int(codes[r * rowLength + c])] * s }
+                    c0 = end
                 }
             }
         }

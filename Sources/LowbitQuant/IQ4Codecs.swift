@@ -11,16 +11,8 @@ public struct IQ4NLCodec: RowCodec {
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 32 == 0, "IQ4_NL rows must be a multiple of 32 elements")
-        KQuantScratch.with { s in
-            for b in 0..<(count / 32) {
-                let block = destination + 18 * b
-                let qs = (block + 2).assumingMemoryBound(to: UInt8.self)
-                let d = IQ4NonLinear.quantize(source + 32 * b, superBlockSize: 32,
-                                              importance: importance.map { $0 + 32 * b }, qs: qs,
-                                              scalesHigh: nil, scalesLow: nil, scratch: s)
-                block.storeBytes(of: d.littleEndian, toByteOffset: 0, as: UInt16.self)
-            }
-        }
+        IQ4NonLinear.quantizeRow(source, count: count, superBlockSize: 32, importance: importance,
+                                 into: destination, blockBytes: 18)
     }
 
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
@@ -53,19 +45,8 @@ public struct IQ4XSCodec: RowCodec {
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "IQ4_XS rows must be a multiple of 256 elements")
-        KQuantScratch.with { s in
-            withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 1) { high in
-                for b in 0..<(count / 256) {
-                    let block = destination + 136 * b
-                    let bytes = block.assumingMemoryBound(to: UInt8.self)
-                    let d = IQ4NonLinear.quantize(source + 256 * b, superBlockSize: 256,
-                                                  importance: importance.map { $0 + 256 * b }, qs: bytes + 8,
-                                                  scalesHigh: high.baseAddress!, scalesLow: bytes + 4, scratch: s)
-                    block.storeBytes(of: d.littleEndian, toByteOffset: 0, as: UInt16.self)
-                    block.storeBytes(of: high[0], toByteOffset: 2, as: UInt16.self)
-                }
-            }
-        }
+        IQ4NonLinear.quantizeRow(source, count: count, superBlockSize: 256, importance: importance,
+                                 into: destination, blockBytes: 136)
     }
 
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {

@@ -260,19 +260,31 @@ extension IntGroupQuantizer {
 
     /// compressed-tensors symmetric: `scale = absmax / ((qmax - qmin) / 2)`.
     @inline(__always)
-    func ctSymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, shrink: Float = 1, _: R.Type) -> GroupParameters {
-        let absmax = Self.absmax(x, count: groupSize)
+    func ctSymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> GroupParameters {
+        ctSymmetric(absmax: Self.absmax(x, count: groupSize), shrink: 1, R.self)
+    }
+
+    /// compressed-tensors symmetric parameters for a (possibly shrunk) absolute maximum.
+    @inline(__always)
+    func ctSymmetric<R: IntermediateRounding>(absmax: Float, shrink: Float, _: R.Type) -> GroupParameters {
         let halfRange = Float((1 << bits) - 1) / 2
         let scale = scaleFormat.roundTrip(R.apply(R.apply(absmax * shrink) / halfRange))
         return ctParameters(scale: scale, zeroPoint: 0)
     }
 
-    /// compressed-tensors asymmetric (zero point), with the range optionally shrunk.
+    /// compressed-tensors asymmetric (zero point).
     @inline(__always)
-    func ctAsymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, shrink: Float, _: R.Type) -> GroupParameters {
-        var (lo, hi) = Self.minMax(x, count: groupSize)
-        lo = R.apply(Swift.min(lo, 0) * shrink)
-        hi = R.apply(Swift.max(hi, 0) * shrink)
+    func ctAsymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> GroupParameters {
+        let (lo, hi) = Self.minMax(x, count: groupSize)
+        return ctAsymmetric(min: lo, max: hi, shrink: 1, R.self)
+    }
+
+    /// compressed-tensors asymmetric parameters for a range (widened to include 0, then
+    /// optionally shrunk).
+    @inline(__always)
+    func ctAsymmetric<R: IntermediateRounding>(min: Float, max: Float, shrink: Float, _: R.Type) -> GroupParameters {
+        let lo = R.apply(Swift.min(min, 0) * shrink)
+        let hi = R.apply(Swift.max(max, 0) * shrink)
         let qmin = -Float(1 << (bits - 1)), qmax = Float(1 << (bits - 1)) - 1
         let scale = scaleFormat.roundTrip(R.apply(R.apply(hi - lo) / (qmax - qmin)))
         guard scale > 0 else { return ctParameters(scale: 0, zeroPoint: 0) }

@@ -62,7 +62,8 @@ struct KQuantAffineGrid: Sendable {
                     // 8-15 those of `b + 1` (or `b` again when it is the last one).
                     let second = b + 1 < blocks ? b + 1 : b
                     searchLanes(source + 256 * b, source + 256 * second, lanes)
-                    for (lane0, blockIndex) in [(0, b), (8, second)] where lane0 == 0 || second != b {
+                    for half in 0..<(second == b ? 1 : 2) {
+                        let lane0 = 8 * half, blockIndex = b + half
                         for j in 0..<8 {
                             s.scales[j] = lanes.row(16)[lane0 + j]
                             s.mins[j] = lanes.row(17)[lane0 + j]

@@ -19,6 +19,23 @@ enum KQuantLanes {
         return a > hi ? hi : a
     }
 
+    typealias V = SIMD16<Float>
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    @inline(__always)
+    static func load(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    @inline(__always)
+    static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+    /// |v| on every lane, by clearing the sign bits.
+    @inline(__always)
+    static func abs(_ v: V) -> V {
+        unsafeBitCast(unsafeBitCast(v, to: SIMD16<UInt32>.self) & SIMD16<UInt32>(repeating: 0x7FFF_FFFF), to: V.self)
+    }
+
     /// |v| by clearing the sign bit (as `fabsf`).
     @inline(__always)
     static func abs(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0x7FFF_FFFF) }
@@ -33,13 +50,15 @@ enum KQuantLanes {
         let aux: UnsafeMutablePointer<Int32>
         /// Per-lane state: 18 rows of 16 floats (rows 16 and 17 are free for callers).
         let state: UnsafeMutablePointer<Float>
+        /// Candidate levels as floats `[16*i + lane]`.
+        let floatLevels: UnsafeMutablePointer<Float>
 
         static func with<R>(_ body: (Scratch) throws -> R) rethrows -> R {
-            try withUnsafeTemporaryAllocation(of: Float.self, capacity: 64 * 16 + 18 * 16) { f in
+            try withUnsafeTemporaryAllocation(of: Float.self, capacity: 96 * 16 + 18 * 16) { f in
                 try withUnsafeTemporaryAllocation(of: Int32.self, capacity: 64 * 16) { i in
                     let fb = f.baseAddress!, ib = i.baseAddress!
                     return try body(Scratch(x: fb, weights: fb + 32 * 16, levels: ib, aux: ib + 32 * 16,
-                                            state: fb + 64 * 16))
+                                            state: fb + 64 * 16, floatLevels: fb + 64 * 16 + 18 * 16))
                 }
             }
         }
@@ -103,16 +122,24 @@ enum KQuantLanes {
                     sumXL[k] = 0
                 }
                 for i in 0..<n {
-                    let xi = x + 16 * i, wi = w + 16 * i, ai = aux + 16 * i
+                    let xi = x + 16 * i, ai = aux + 16 * i, fi = s.floatLevels + 16 * i
                     for k in 0..<16 {
                         let l = clamp(nearestInt(iscale[k] * (xi[k] - minV[k])), 0, nmax)
                         ai[k] = l
-                        let fl = Float(l)
-                        sumL[k] += wi[k] * fl
-                        sumL2[k] += wi[k] * fl * fl
-                        sumXL[k] += wi[k] * fl * xi[k]
+                        fi[k] = Float(l)
                     }
                 }
+                // Sums in registers: lane k of each vector accumulates group k in element order.
+                var vL = V(), vL2 = V(), vXL = V()
+                for i in 0..<n {
+                    let wv = load(w + 16 * i), fl = load(s.floatLevels + 16 * i), xv = load(x + 16 * i)
+                    vL += wv * fl
+                    vL2 += wv * fl * fl
+                    vXL += wv * fl * xv
+                }
+                store(vL, sumL)
+                store(vL2, sumL2)
+                store(vXL, sumXL)
                 var anyValid = false
                 for k in 0..<16 {
                     let det = sumW[k] * sumL2[k] - sumL[k] * sumL[k]
@@ -131,14 +158,15 @@ enum KQuantLanes {
                     error[k] = 0
                 }
                 if !anyValid { continue }
+                let vScale = load(thisScale), vMin = load(thisMin)
+                var vErr = V()
                 for i in 0..<n {
-                    let xi = x + 16 * i, wi = w + 16 * i, ai = aux + 16 * i
-                    for k in 0..<16 {
-                        var diff = thisScale[k] * Float(ai[k]) + thisMin[k] - xi[k]
-                        diff = useMad ? abs(diff) : diff * diff
-                        error[k] += wi[k] * diff
-                    }
+                    let fl = load(s.floatLevels + 16 * i)
+                    var diff = vScale * fl + vMin - load(x + 16 * i)
+                    diff = useMad ? abs(diff) : diff * diff
+                    vErr += load(w + 16 * i) * diff
                 }
+                store(vErr, error)
                 var anyBetter = false
                 for k in 0..<16 {
                     let b = better[k] != 0 && error[k] < bestError[k]
@@ -213,14 +241,18 @@ enum KQuantLanes {
                 suml2[k] = 0
             }
             for i in 0..<n {
-                let xi = x + 16 * i
-                for k in 0..<16 {
-                    let fl = Float(clamp(nearestInt(iscale[k] * xi[k]), lo, hi))
-                    let wv = xi[k] * xi[k]
-                    sumlx[k] += wv * xi[k] * fl
-                    suml2[k] += wv * fl * fl
-                }
+                let xi = x + 16 * i, fi = s.floatLevels + 16 * i
+                for k in 0..<16 { fi[k] = Float(clamp(nearestInt(iscale[k] * xi[k]), lo, hi)) }
             }
+            var vlx = V(), vl2 = V()
+            for i in 0..<n {
+                let xv = load(x + 16 * i), fl = load(s.floatLevels + 16 * i)
+                let wv = xv * xv
+                vlx += wv * xv * fl
+                vl2 += wv * fl * fl
+            }
+            store(vlx, sumlx)
+            store(vl2, suml2)
             var anyBetter = false
             for k in 0..<16 {
                 let b = suml2[k] > 0 && sumlx[k] * sumlx[k] > best[k] * suml2[k]
@@ -247,5 +279,81 @@ enum KQuantLanes {
             let li = levels + 16 * i
             for k in 0..<16 { li[k] = better[k] != 0 ? 0 : li[k] }
         }
+    }
+
+    /// The table entry nearest to `x` in the ascending 16-entry table `v`, chosen exactly as the
+    /// reference's `best_index_int8` does, but without branches (so a loop over lanes vectorises).
+    @inline(__always)
+    static func nearestLevel(_ x: Float, _ v: UnsafePointer<Float>) -> Float {
+        var lo = v[0], hi = v[15]
+        for i in 1..<15 { lo = v[i] <= x ? v[i] : lo }
+        for i in (1..<15).reversed() { hi = v[i] > x ? v[i] : hi }
+        return x - lo < hi - x ? lo : hi
+    }
+
+    /// Lane form of the per-32-element scale search of the non-linear IQ4 types (the first half of
+    /// the reference's `quantize_row_iq4_nl_impl` without importance, weights `x^2`, `trials`
+    /// trial scales either side). Writes each lane's block scale to `scaleOut` (0 for an all-zero
+    /// block).
+    static func nonLinearScale(_ n: Int, _ s: Scratch, values v: UnsafePointer<Float>, trials: Int,
+                               scaleOut d: UnsafeMutablePointer<Float>) {
+        let x = s.x
+        let amax = s.row(0), maxV = s.row(1), id = s.row(2), sumqx = s.row(3), sumq2 = s.row(4)
+        let best = s.row(5)
+        for k in 0..<16 {
+            amax[k] = 0
+            maxV[k] = 0
+        }
+        for i in 0..<n {
+            let xi = x + 16 * i
+            for k in 0..<16 {
+                let ax = abs(xi[k])
+                let bigger = ax > amax[k]
+                amax[k] = bigger ? ax : amax[k]
+                maxV[k] = bigger ? xi[k] : maxV[k]
+            }
+        }
+        for k in 0..<16 {
+            d[k] = -maxV[k] / v[0]
+            id[k] = 1 / d[k]
+            sumqx[k] = 0
+            sumq2[k] = 0
+        }
+        for i in 0..<n {
+            let xi = x + 16 * i
+            for k in 0..<16 {
+                let q = nearestLevel(id[k] * xi[k], v)
+                let w = xi[k] * xi[k]
+                sumqx[k] += w * q * xi[k]
+                sumq2[k] += w * q * q
+            }
+        }
+        for k in 0..<16 {
+            d[k] = sumq2[k] > 0 ? sumqx[k] / sumq2[k] : 0
+            best[k] = d[k] * sumqx[k]
+        }
+        for itry in -trials...trials {
+            let numerator = Float(itry) + v[0]
+            for k in 0..<16 {
+                id[k] = numerator / maxV[k]
+                sumqx[k] = 0
+                sumq2[k] = 0
+            }
+            for i in 0..<n {
+                let xi = x + 16 * i
+                for k in 0..<16 {
+                    let q = nearestLevel(id[k] * xi[k], v)
+                    let w = xi[k] * xi[k]
+                    sumqx[k] += w * q * xi[k]
+                    sumq2[k] += w * q * q
+                }
+            }
+            for k in 0..<16 {
+                let better = sumq2[k] > 0 && sumqx[k] * sumqx[k] > best[k] * sumq2[k]
+                d[k] = better ? sumqx[k] / sumq2[k] : d[k]
+                best[k] = better ? d[k] * sumqx[k] : best[k]
+            }
+        }
+        for k in 0..<16 { d[k] = amax[k] < KQuantMath.groupMaxEps ? 0 : d[k] }
     }
 }

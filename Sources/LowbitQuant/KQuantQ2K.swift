@@ -15,33 +15,33 @@ public struct Q2KCodec: RowCodec {
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "Q2_K rows must be a multiple of 256 elements")
         KQuantScratch.with { s in
-          KQuantLanes.Scratch.with { lanes in
-            for b in 0..<(count / 256) {
-                let block = destination + 84 * b
-                let bytes = block.assumingMemoryBound(to: UInt8.self)
-                let x = source + 256 * b
-                let (d, dmin): (UInt16, UInt16)
-                if let importance {
-                    (d, dmin) = Self.searchScalesWeighted(x, importance + 256 * b, scaleBytes: bytes, s)
-                } else {
-                    (d, dmin) = Self.searchScales(x, scaleBytes: bytes, s, lanes)
-                }
-                block.storeBytes(of: d.littleEndian, toByteOffset: 80, as: UInt16.self)
-                block.storeBytes(of: dmin.littleEndian, toByteOffset: 82, as: UInt16.self)
-                // Requantize against the stored scales.
-                let dF = KQuantMath.float(halfBits: d), mF = KQuantMath.float(halfBits: dmin)
-                for j in 0..<16 {
-                    let dj = dF * Float(bytes[j] & 0xF)
-                    if dj == 0 { continue }
-                    let mj = mF * Float(bytes[j] >> 4)
-                    for i in 0..<16 {
-                        let l = KQuantMath.clamp(KQuantMath.nearestInt((x[16 * j + i] + mj) / dj), 0, 3)
-                        s.levels[16 * j + i] = UInt8(truncatingIfNeeded: l)
+            KQuantLanes.Scratch.with { lanes in
+                for b in 0..<(count / 256) {
+                    let block = destination + 84 * b
+                    let bytes = block.assumingMemoryBound(to: UInt8.self)
+                    let x = source + 256 * b
+                    let (d, dmin): (UInt16, UInt16)
+                    if let importance {
+                        (d, dmin) = Self.searchScalesWeighted(x, importance + 256 * b, scaleBytes: bytes, s)
+                    } else {
+                        (d, dmin) = Self.searchScales(x, scaleBytes: bytes, s, lanes)
                     }
+                    block.storeBytes(of: d.littleEndian, toByteOffset: 80, as: UInt16.self)
+                    block.storeBytes(of: dmin.littleEndian, toByteOffset: 82, as: UInt16.self)
+                    // Requantize against the stored scales.
+                    let dF = KQuantMath.float(halfBits: d), mF = KQuantMath.float(halfBits: dmin)
+                    for j in 0..<16 {
+                        let dj = dF * Float(bytes[j] & 0xF)
+                        if dj == 0 { continue }
+                        let mj = mF * Float(bytes[j] >> 4)
+                        for i in 0..<16 {
+                            let l = KQuantMath.clamp(KQuantMath.nearestInt((x[16 * j + i] + mj) / dj), 0, 3)
+                            s.levels[16 * j + i] = UInt8(truncatingIfNeeded: l)
+                        }
+                    }
+                    KQuantMath.packTwoBit(s.levels, into: bytes + 16)
                 }
-                KQuantMath.packTwoBit(s.levels, into: bytes + 16)
             }
-          }
         }
     }
 

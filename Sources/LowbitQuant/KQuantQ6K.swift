@@ -16,66 +16,66 @@ public struct Q6KCodec: RowCodec {
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "Q6_K rows must be a multiple of 256 elements")
         KQuantScratch.with { s in
-          KQuantLanes.Scratch.with { lanes in
-            let levels = s.signedLevels
-            for b in 0..<(count / 256) {
-                let block = destination + 210 * b
-                let bytes = block.assumingMemoryBound(to: UInt8.self)
-                let x = source + 256 * b
-                let qw = importance.map { $0 + 256 * b }
-                if let qw {
+            KQuantLanes.Scratch.with { lanes in
+                let levels = s.signedLevels
+                for b in 0..<(count / 256) {
+                    let block = destination + 210 * b
+                    let bytes = block.assumingMemoryBound(to: UInt8.self)
+                    let x = source + 256 * b
+                    let qw = importance.map { $0 + 256 * b }
+                    if let qw {
+                        for j in 0..<16 {
+                            s.scales[j] = KQuantMath.symmetricScale(16, nmax: 32, x + 16 * j, levels + 16 * j,
+                                                                    weights: qw + 16 * j)
+                        }
+                    } else {
+                        // All 16 sub-blocks side by side (bit-identical to one at a time).
+                        for i in 0..<16 {
+                            for j in 0..<16 { lanes.x[16 * i + j] = x[16 * j + i] }
+                        }
+                        KQuantLanes.symmetricScale(16, nmax: 32, lanes, scaleOut: s.scales)
+                        for j in 0..<16 {
+                            for i in 0..<16 { levels[16 * j + i] = Int8(truncatingIfNeeded: lanes.levels[16 * i + j]) }
+                        }
+                    }
+                    var maxScale: Float = 0, maxAbsScale: Float = 0
+                    for j in 0..<16 where abs(s.scales[j]) > maxAbsScale {
+                        maxAbsScale = abs(s.scales[j])
+                        maxScale = s.scales[j]
+                    }
+                    if maxAbsScale < KQuantMath.groupMaxEps {
+                        for i in 0..<210 { bytes[i] = 0 }
+                        block.storeBytes(of: KQuantMath.halfBits(0).littleEndian, toByteOffset: 208, as: UInt16.self)
+                        continue
+                    }
+                    let iscale = -128 / maxScale
+                    let dBits = KQuantMath.halfBits(1 / iscale)
+                    block.storeBytes(of: dBits.littleEndian, toByteOffset: 208, as: UInt16.self)
+                    let scales = UnsafeMutableRawPointer(bytes + 192).assumingMemoryBound(to: Int8.self)
                     for j in 0..<16 {
-                        s.scales[j] = KQuantMath.symmetricScale(16, nmax: 32, x + 16 * j, levels + 16 * j,
-                                                                weights: qw + 16 * j)
+                        scales[j] = Int8(truncatingIfNeeded: min(127, KQuantMath.nearestInt(iscale * s.scales[j])))
                     }
-                } else {
-                    // All 16 sub-blocks side by side (bit-identical to one at a time).
-                    for i in 0..<16 {
-                        for j in 0..<16 { lanes.x[16 * i + j] = x[16 * j + i] }
-                    }
-                    KQuantLanes.symmetricScale(16, nmax: 32, lanes, scaleOut: s.scales)
+                    let d = KQuantMath.float(halfBits: dBits)
                     for j in 0..<16 {
-                        for i in 0..<16 { levels[16 * j + i] = Int8(truncatingIfNeeded: lanes.levels[16 * i + j]) }
+                        let dj = d * Float(scales[j])
+                        if dj == 0 { continue }
+                        for i in 0..<16 {
+                            let l = KQuantMath.clamp(KQuantMath.nearestInt(x[16 * j + i] / dj), -32, 31)
+                            levels[16 * j + i] = Int8(truncatingIfNeeded: l + 32)
+                        }
                     }
-                }
-                var maxScale: Float = 0, maxAbsScale: Float = 0
-                for j in 0..<16 where abs(s.scales[j]) > maxAbsScale {
-                    maxAbsScale = abs(s.scales[j])
-                    maxScale = s.scales[j]
-                }
-                if maxAbsScale < KQuantMath.groupMaxEps {
-                    for i in 0..<210 { bytes[i] = 0 }
-                    block.storeBytes(of: KQuantMath.halfBits(0).littleEndian, toByteOffset: 208, as: UInt16.self)
-                    continue
-                }
-                let iscale = -128 / maxScale
-                let dBits = KQuantMath.halfBits(1 / iscale)
-                block.storeBytes(of: dBits.littleEndian, toByteOffset: 208, as: UInt16.self)
-                let scales = UnsafeMutableRawPointer(bytes + 192).assumingMemoryBound(to: Int8.self)
-                for j in 0..<16 {
-                    scales[j] = Int8(truncatingIfNeeded: min(127, KQuantMath.nearestInt(iscale * s.scales[j])))
-                }
-                let d = KQuantMath.float(halfBits: dBits)
-                for j in 0..<16 {
-                    let dj = d * Float(scales[j])
-                    if dj == 0 { continue }
-                    for i in 0..<16 {
-                        let l = KQuantMath.clamp(KQuantMath.nearestInt(x[16 * j + i] / dj), -32, 31)
-                        levels[16 * j + i] = Int8(truncatingIfNeeded: l + 32)
-                    }
-                }
-                let L = s.levels, ql = bytes, qh = bytes + 128
-                for h in 0..<2 {
-                    let base = 128 * h
-                    for l in 0..<32 {
-                        let q1 = L[base + l], q2 = L[base + l + 32], q3 = L[base + l + 64], q4 = L[base + l + 96]
-                        ql[64 * h + l] = (q1 & 0xF) | ((q3 & 0xF) << 4)
-                        ql[64 * h + l + 32] = (q2 & 0xF) | ((q4 & 0xF) << 4)
-                        qh[32 * h + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)
+                    let L = s.levels, ql = bytes, qh = bytes + 128
+                    for h in 0..<2 {
+                        let base = 128 * h
+                        for l in 0..<32 {
+                            let q1 = L[base + l], q2 = L[base + l + 32], q3 = L[base + l + 64], q4 = L[base + l + 96]
+                            ql[64 * h + l] = (q1 & 0xF) | ((q3 & 0xF) << 4)
+                            ql[64 * h + l + 32] = (q2 & 0xF) | ((q4 & 0xF) << 4)
+                            qh[32 * h + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)
+                        }
                     }
                 }
             }
-          }
         }
     }
 
@@ -89,16 +89,20 @@ public struct Q6KCodec: RowCodec {
             for h in 0..<2 {
                 let ql = bytes + 64 * h, qh = bytes + 128 + 32 * h, sc = scales + 8 * h
                 let y = destination + 256 * b + 128 * h
-                for l in 0..<32 {
-                    let isc = l / 16
-                    let q1 = Int32((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32
-                    let q2 = Int32((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32
-                    let q3 = Int32((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32
-                    let q4 = Int32((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32
-                    y[l] = d * Float(sc[isc]) * Float(q1)
-                    y[l + 32] = d * Float(sc[isc + 2]) * Float(q2)
-                    y[l + 64] = d * Float(sc[isc + 4]) * Float(q3)
-                    y[l + 96] = d * Float(sc[isc + 6]) * Float(q4)
+                for part in 0..<2 {
+                    // (d * sc) first, then times the level, as the reference.
+                    let d1 = d * Float(sc[part]), d2 = d * Float(sc[part + 2])
+                    let d3 = d * Float(sc[part + 4]), d4 = d * Float(sc[part + 6])
+                    for l in (16 * part)..<(16 * part + 16) {
+                        let q1 = Int32((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32
+                        let q2 = Int32((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32
+                        let q3 = Int32((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32
+                        let q4 = Int32((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32
+                        y[l] = d1 * Float(q1)
+                        y[l + 32] = d2 * Float(q2)
+                        y[l + 64] = d3 * Float(q3)
+                        y[l + 96] = d4 * Float(q4)
+                    }
                 }
             }
         }

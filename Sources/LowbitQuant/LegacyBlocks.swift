@@ -12,17 +12,23 @@ enum LegacyBlock {
     @usableFromInline static let size = 32
 
     /// The element whose magnitude is largest, the first one if several tie (numpy `argmax`
-    /// of `abs`). The search runs on the magnitude bits, which order like the magnitudes.
+    /// of `abs`). It is the block's maximum or its minimum, found by the branch-free
+    /// ``keyRange(_:)``; only when both have the same magnitude (both signs present, an all-zero
+    /// block, NaN) does a scan pick the first. (Any data-dependent branch here costs a
+    /// misprediction per block, more than the whole kernel.)
     @inlinable @inline(__always)
     static func signedAbsMax(_ x: UnsafePointer<Float>) -> Float {
+        let (mn, mx) = keyRange(x)
+        guard mx.magnitude != mn.magnitude else { return firstOfLargestMagnitude(x) }
+        return mx.magnitude > mn.magnitude ? mx : mn      // a select, not a branch
+    }
+
+    @usableFromInline
+    static func firstOfLargestMagnitude(_ x: UnsafePointer<Float>) -> Float {
         let top = absMax(x).bitPattern
-        // The first index holding the maximum, as a branch-free min-reduction (a data-dependent
-        // loop exit here mispredicts once per block and stalls the memory stream).
-        var first: UInt32 = 31
-        for j in 0..<32 {
-            first = min(first, x[j].bitPattern & 0x7FFF_FFFF == top ? UInt32(j) : 31)
-        }
-        return x[Int(first)]
+        var j = 0
+        while j < 31, x[j].bitPattern & 0x7FFF_FFFF != top { j += 1 }
+        return x[j]
     }
 
     /// The largest magnitude of the block.
@@ -33,11 +39,10 @@ enum LegacyBlock {
         return Float(bitPattern: top)
     }
 
-    /// The smallest and largest element. Computed on integer keys that order like the floats
-    /// (so the loop vectorises); a zero result takes the sign of the first zero of the block, as
-    /// a sequential `if v < min` scan does.
+    /// The smallest and largest element, compared as integer keys that order like the floats
+    /// (`-0.0` below `+0.0`, NaN outside the infinities), so that the loop vectorises.
     @inlinable @inline(__always)
-    static func minMax(_ x: UnsafePointer<Float>) -> (min: Float, max: Float) {
+    static func keyRange(_ x: UnsafePointer<Float>) -> (min: Float, max: Float) {
         var lo = Int32.max, hi = Int32.min
         for j in 0..<32 {
             let b = Int32(bitPattern: x[j].bitPattern)
@@ -45,8 +50,15 @@ enum LegacyBlock {
             lo = min(lo, key)
             hi = max(hi, key)
         }
-        var mn = Float(bitPattern: UInt32(bitPattern: lo ^ ((lo >> 31) & 0x7FFF_FFFF)))
-        var mx = Float(bitPattern: UInt32(bitPattern: hi ^ ((hi >> 31) & 0x7FFF_FFFF)))
+        return (Float(bitPattern: UInt32(bitPattern: lo ^ ((lo >> 31) & 0x7FFF_FFFF))),
+                Float(bitPattern: UInt32(bitPattern: hi ^ ((hi >> 31) & 0x7FFF_FFFF))))
+    }
+
+    /// The smallest and largest element, as a sequential `if v < min` scan finds them: a zero
+    /// result takes the sign of the block's first zero.
+    @inlinable @inline(__always)
+    static func minMax(_ x: UnsafePointer<Float>) -> (min: Float, max: Float) {
+        var (mn, mx) = keyRange(x)
         if mn == 0 { mn = firstZero(x) }
         if mx == 0 { mx = firstZero(x) }
         return (mn, mx)
@@ -101,22 +113,22 @@ enum LegacyBlock {
         Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
     }
 
-    /// Packs 32 codes (< 16, or the low nibbles of 5-bit codes) as GGUF does: byte j holds code j
-    /// in its low nibble and code j + 16 in its high nibble.
+    /// Computes the 32 codes `clip(trunc((x[j] - shift) * id + offset), 0, top)` of a block and
+    /// packs them as GGUF does: byte j of `qs` holds the low 4 bits of code j in its low nibble
+    /// and of code j + 16 in its high nibble. Returns the fifth bits as one word (bit j = bit 4
+    /// of code j) when `fiveBits`, else 0. `shift` is the block minimum (Q4_1/Q5_1) or +0.0,
+    /// for which `x - shift` is exactly `x`.
     @inlinable @inline(__always)
-    static func packNibbles(_ q: UnsafePointer<UInt32>, into qs: UnsafeMutableRawPointer) {
+    static func encodeCodes(_ x: UnsafePointer<Float>, shift: Float, scale id: Float, offset: Float,
+                            top: Float, fiveBits: Bool, into qs: UnsafeMutableRawPointer) -> UInt32 {
+        var high: UInt32 = 0
         for j in 0..<16 {
-            qs.storeBytes(of: UInt8(truncatingIfNeeded: (q[j] & 0xF) | (q[j + 16] & 0xF) << 4),
-                          toByteOffset: j, as: UInt8.self)
+            let lo = truncClamped((x[j] - shift) * id + offset, top: top)
+            let hi = truncClamped((x[j + 16] - shift) * id + offset, top: top)
+            qs.storeBytes(of: UInt8(truncatingIfNeeded: (lo & 0xF) | (hi & 0xF) << 4), toByteOffset: j, as: UInt8.self)
+            if fiveBits { high |= ((lo >> 4) & 1) << UInt32(j) | ((hi >> 4) & 1) << UInt32(j + 16) }
         }
-    }
-
-    /// The fifth bits of 32 codes as one little-endian word: bit j is bit 4 of code j.
-    @inlinable @inline(__always)
-    static func highBits(_ q: UnsafePointer<UInt32>) -> UInt32 {
-        var h: UInt32 = 0
-        for j in 0..<32 { h |= ((q[j] >> 4) & 1) << UInt32(j) }
-        return h
+        return high
     }
 
     /// Decodes a block of 32 codes as `scale * code + offset`: 4-bit codes from the nibbles at

@@ -38,24 +38,17 @@ public struct AffineLegacyCodec: RowCodec {
                          blocks: Int, bits: Int) {
         let top = Float((1 << bits) - 1)
         let stride = bits == 4 ? 20 : 24
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 32) { scratch in
-            let q = scratch.baseAddress!
-            for b in 0..<blocks {
-                let x = source + 32 * b
-                let block = destination + stride * b
-                let (mn, mx) = LegacyBlock.minMax(x)
-                let d = (mx - mn) / top
-                let id = LegacyBlock.inverse(d)
-                for j in 0..<32 { q[j] = LegacyBlock.truncClamped((x[j] - mn) * id + 0.5, top: top) }
-                LegacyBlock.storeHalf(d, block, at: 0)
-                LegacyBlock.storeHalf(mn, block, at: 2)
-                if bits == 4 {
-                    LegacyBlock.packNibbles(q, into: block + 4)
-                } else {
-                    block.storeBytes(of: LegacyBlock.highBits(q).littleEndian, toByteOffset: 4, as: UInt32.self)
-                    LegacyBlock.packNibbles(q, into: block + 8)
-                }
-            }
+        for b in 0..<blocks {
+            let x = source + 32 * b
+            let block = destination + stride * b
+            let (mn, mx) = LegacyBlock.minMax(x)
+            let d = (mx - mn) / top
+            let id = LegacyBlock.inverse(d)
+            LegacyBlock.storeHalf(d, block, at: 0)
+            LegacyBlock.storeHalf(mn, block, at: 2)
+            let high = LegacyBlock.encodeCodes(x, shift: mn, scale: id, offset: 0.5, top: top,
+                                               fiveBits: bits == 5, into: block + (bits == 4 ? 4 : 8))
+            if bits == 5 { block.storeBytes(of: high.littleEndian, toByteOffset: 4, as: UInt32.self) }
         }
     }
 

@@ -40,23 +40,15 @@ public struct SymmetricLegacyCodec: RowCodec {
         let centre = Float(1 << (bits - 1))
         let top = Float((1 << bits) - 1)
         let stride = bits == 4 ? 18 : 22
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 32) { scratch in
-            let q = scratch.baseAddress!
-            for b in 0..<blocks {
-                let x = source + 32 * b
-                let block = destination + stride * b
-                let d = LegacyBlock.signedAbsMax(x) / -centre
-                let id = LegacyBlock.inverse(d)
-                let offset = centre + 0.5
-                for j in 0..<32 { q[j] = LegacyBlock.truncClamped(x[j] * id + offset, top: top) }
-                LegacyBlock.storeHalf(d, block, at: 0)
-                if bits == 4 {
-                    LegacyBlock.packNibbles(q, into: block + 2)
-                } else {
-                    block.storeBytes(of: LegacyBlock.highBits(q).littleEndian, toByteOffset: 2, as: UInt32.self)
-                    LegacyBlock.packNibbles(q, into: block + 6)
-                }
-            }
+        for b in 0..<blocks {
+            let x = source + 32 * b
+            let block = destination + stride * b
+            let d = LegacyBlock.signedAbsMax(x) / -centre
+            let id = LegacyBlock.inverse(d)
+            LegacyBlock.storeHalf(d, block, at: 0)
+            let high = LegacyBlock.encodeCodes(x, shift: 0, scale: id, offset: centre + 0.5, top: top,
+                                               fiveBits: bits == 5, into: block + (bits == 4 ? 2 : 6))
+            if bits == 5 { block.storeBytes(of: high.littleEndian, toByteOffset: 2, as: UInt32.self) }
         }
     }
 

@@ -30,28 +30,48 @@ public struct ScaleSearch: Hashable, Sendable {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
             let codes = buffer.baseAddress!
             var best = q.groupParametersClosedForm(x, R.self)
-            var bestError = error(x, count: count, weights: weights, best, q, codes, R.self)
+            var bestError = error(x, count: count, weights: weights, best, q, R.self)
             if candidates > 1 {
                 let (lo, hi) = IntGroupQuantizer.minMax(x, count: count)
-                for k in 1..<candidates {
-                    let shrink = 1 - maxShrink * Float(k) / Float(candidates - 1)
-                    let p: GroupParameters
-                    switch q.convention {
-                    case .compressedTensors(let symmetric):
-                        p = symmetric ? q.ctSymmetric(x, shrink: shrink, R.self) : q.ctAsymmetric(x, shrink: shrink, R.self)
-                    case .mlxAffine:
-                        let levels = Float((1 << q.bits) - 1)
-                        let a = lo * shrink, b = hi * shrink
-                        p = q.mlxParameters(scale: Swift.max((b - a) / levels, 1e-7), bias: a)
+                let absmax = Swift.max(Swift.abs(lo), Swift.abs(hi))
+                let shrinks = (0..<candidates).map { 1 - maxShrink * Float($0) / Float(candidates - 1) }
+                var symmetric = false
+                if case .compressedTensors(true) = q.convention { symmetric = true }
+                @inline(__always) func consider(_ p: GroupParameters) -> Bool {
+                    let e = error(x, count: count, weights: weights, p, q, R.self)
+                    guard e < bestError else { return false }
+                    best = p
+                    bestError = e
+                    return true
+                }
+                if symmetric {
+                    for shrink in shrinks.dropFirst() {
+                        _ = consider(q.ctSymmetric(absmax: absmax, shrink: shrink, R.self))
                     }
-                    let e = error(x, count: count, weights: weights, p, q, codes, R.self)
-                    if e < bestError { best = p; bestError = e }
+                } else {
+                    // Both ends shrunk together, then each end on its own around the best pair
+                    // (an asymmetric range fits skewed groups).
+                    var bestLow: Float = 1, bestHigh: Float = 1
+                    for shrink in shrinks.dropFirst()
+                    where consider(rangeParameters(lo * shrink, hi * shrink, q, R.self)) {
+                        bestLow = shrink
+                        bestHigh = shrink
+                    }
+                    let high = bestHigh
+                    for shrink in shrinks where shrink != bestLow
+                    && consider(rangeParameters(lo * shrink, hi * high, q, R.self)) {
+                        bestLow = shrink
+                    }
+                    let low = bestLow
+                    for shrink in shrinks where shrink != high {
+                        _ = consider(rangeParameters(lo * low, hi * shrink, q, R.self))
+                    }
                 }
             }
             for _ in 0..<refinements {
                 q.encode(x, best, into: codes, R.self)
                 guard let p = refit(x, count: count, weights: weights, codes: codes, best, q) else { break }
-                let e = error(x, count: count, weights: weights, p, q, codes, R.self)
+                let e = error(x, count: count, weights: weights, p, q, R.self)
                 guard e < bestError else { break }
                 best = p
                 bestError = e
@@ -60,18 +80,70 @@ public struct ScaleSearch: Hashable, Sendable {
         }
     }
 
-    /// Weighted squared error of a group under parameters `p` (codes scratch: `count` bytes).
-    private func error<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
-                                                _ p: GroupParameters, _ q: IntGroupQuantizer,
-                                                _ codes: UnsafeMutablePointer<UInt8>, _: R.Type) -> Float {
-        q.encode(x, p, into: codes, R.self)
-        let (a, b) = q.dequantizationLine(p)
-        var sum: Float = 0
-        for i in 0..<count {
-            let d = x[i] - (Float(codes[i]) * a + b)
-            sum += (weights?[i] ?? 1) * d * d
+    /// Parameters of an asymmetric convention for the range `[low, high]`.
+    @inline(__always)
+    private func rangeParameters<R: IntermediateRounding>(_ low: Float, _ high: Float, _ q: IntGroupQuantizer,
+                                                          _: R.Type) -> GroupParameters {
+        switch q.convention {
+        case .compressedTensors:
+            return q.ctAsymmetric(min: low, max: high, shrink: 1, R.self)
+        case .mlxAffine:
+            let levels = Float((1 << q.bits) - 1)
+            return q.mlxParameters(scale: Swift.max((high - low) / levels, 1e-7), bias: low)
         }
-        return sum
+    }
+
+    /// Weighted squared error of a group under parameters `p`, computed in one fused pass
+    /// with the same arithmetic as ``IntGroupQuantizer`` encoding and dequantization.
+    private func error<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
+                                                _ p: GroupParameters, _ q: IntGroupQuantizer, _: R.Type) -> Float {
+        switch q.convention {
+        case .compressedTensors(let symmetric):
+            let half = Float(1 << (q.bits - 1))
+            let qmin = -half, qmax = half - 1
+            let s = p.scale, zp = symmetric ? 0 : p.offset
+            return Self.sum(count, weights) { i in
+                let v = symmetric ? R.apply(x[i] / s) : R.apply(R.apply(x[i] / s) + zp)
+                let level = Float(roundedToInt32(Swift.min(Swift.max(v, qmin), qmax)))
+                return x[i] - (level - zp) * s
+            }
+        case .mlxAffine:
+            let levels = Float((1 << q.bits) - 1)
+            let s = p.scale, b = p.offset, ss = p.storedScale, sb = p.storedOffset
+            return Self.sum(count, weights) { i in
+                let level = Float(roundedToInt32(Swift.min(Swift.max((x[i] - b) / s, 0), levels)))
+                return x[i] - (level * ss + sb)
+            }
+        }
+    }
+
+    /// `Σ w[i] * d(i)²` (w = 1 without weights), with separate loops so each vectorises.
+    @inline(__always)
+    private static func sum(_ count: Int, _ weights: UnsafePointer<Float>?, _ d: (Int) -> Float) -> Float {
+        // Eight independent partial sums: a single float accumulator serialises the loop on the
+        // add latency (the compiler may not reassociate float sums).
+        var lanes = SIMD8<Float>()
+        let full = count & ~7
+        var i = 0
+        while i < full {
+            var e = SIMD8<Float>()
+            for k in 0..<8 { e[k] = d(i + k) }
+            if let weights {
+                var w = SIMD8<Float>()
+                for k in 0..<8 { w[k] = weights[i + k] }
+                lanes += w * e * e
+            } else {
+                lanes += e * e
+            }
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < count {
+            let e = d(i)
+            total += (weights?[i] ?? 1) * e * e
+            i += 1
+        }
+        return total
     }
 
     /// Least-squares scale (and bias) for fixed codes, or nil if degenerate.
@@ -116,7 +188,7 @@ extension IntGroupQuantizer {
     func groupParametersClosedForm<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> GroupParameters {
         switch convention {
         case .compressedTensors(let symmetric):
-            symmetric ? ctSymmetric(x, R.self) : ctAsymmetric(x, shrink: 1, R.self)
+            symmetric ? ctSymmetric(x, R.self) : ctAsymmetric(x, R.self)
         case .mlxAffine:
             mlxAffine(x)
         }

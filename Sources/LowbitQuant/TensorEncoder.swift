@@ -1,3 +1,4 @@
+import Foundation
 import LowbitFormats
 
 /// Quantizes rows of floats into any GGML type with a codec in ``GGUFCodecs`` (F32, F16, BF16,
@@ -11,11 +12,13 @@ public enum TensorEncoder {
     ///   - importance: optional per-column weights (`rowLength` of them) for codecs that search
     ///     their scales (an importance matrix); others ignore it.
     ///   - name: labels errors.
+    ///   - threads: how many threads to use (all cores by default; benchmarks pass 1 or 2).
     /// - Throws: ``QuantError`` if `type` has no codec, the row length does not fit its blocks or
     ///   a buffer has the wrong size.
     public static func quantize(rows: UnsafeBufferPointer<Float>, rowLength: Int, as type: GGMLType,
                                 into destination: UnsafeMutableRawBufferPointer,
-                                importance: [Float]? = nil, name: String = "") throws {
+                                importance: [Float]? = nil, name: String = "",
+                                threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         guard let codec = GGUFCodecs.codec(for: type) else {
             throw QuantError(.unsupportedType, tensor: name, "Lowbit cannot quantize to \(type.name)")
         }
@@ -39,7 +42,7 @@ public enum TensorEncoder {
         guard rowCount > 0 else { return }
         let job = EncodeJob(source: rows.baseAddress!, destination: destination.baseAddress!)
         func run(_ weights: UnsafePointer<Float>?) {
-            forEachRowChunk(count: rowCount, minimumRows: Swift.max(1, (1 << 15) / rowLength)) { range in
+            forEachRowChunk(count: rowCount, minimumRows: Swift.max(1, (1 << 15) / rowLength), threads: threads) { range in
                 if weights == nil {
                     // Without weights every row is quantized alike: one call covers the chunk.
                     codec.quantize(job.source + range.lowerBound * rowLength,

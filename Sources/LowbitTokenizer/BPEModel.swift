@@ -25,7 +25,7 @@ struct BPEModel: Sendable {
         var ids: [Int32] = []
         var next: [Int32] = []
         var prev: [Int32] = []
-        var heap = MinHeap()
+        var heap = MinHeap<UInt64>()
     }
 
     /// Appends the tokens of one word (raw bytes) to `out`.
@@ -86,39 +86,22 @@ struct BPEModel: Sendable {
     }
 }
 
-/// A binary min-heap of UInt64 keys (rank or score in the high bits, position in the low bits).
-struct MinHeap {
-    private var items: [UInt64] = []
+/// One `encode` call's BPE state: scratch buffers and the word cache.
+struct BPESession {
+    let model: BPEModel
+    var scratch = BPEModel.Scratch()
+    var cache: [[UInt8]: [Int32]] = [:]
 
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+    init(model: BPEModel) { self.model = model }
 
-    mutating func push(_ value: UInt64) {
-        items.append(value)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child] < items[parent] else { break }
-            items.swapAt(child, parent)
-            child = parent
+    mutating func encode(_ word: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        let key = Array(word)
+        if let cached = cache[key] {
+            out.append(contentsOf: cached)
+            return
         }
-    }
-
-    mutating func popMin() -> UInt64? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var parent = 0
-        let count = items.count
-        while true {
-            let left = 2 * parent + 1
-            guard left < count else { break }
-            let right = left + 1
-            let child = right < count && items[right] < items[left] ? right : left
-            guard items[child] < items[parent] else { break }
-            items.swapAt(child, parent)
-            parent = child
-        }
-        return top
+        let start = out.count
+        model.encodeWord(word, scratch: &scratch, into: &out)
+        cache[key] = Array(out[start...])
     }
 }

@@ -135,12 +135,18 @@ struct HFTokenizerJSON {
         prefixIds = prefix
         suffixIds = suffix
 
+        chatTemplate = Self.chatTemplate(config)
+    }
+
+    /// tokenizer_config.json's `chat_template`: a string, or the one named "default" (else the
+    /// first) of a list of named templates.
+    static func chatTemplate(_ config: JSONValue?) -> String? {
         switch config?["chat_template"] {
-        case .string(let s)?: chatTemplate = s
+        case .string(let s)?: s
         case .array(let templates)?:
-            chatTemplate = templates.first(where: { $0["name"]?.stringValue == "default" })?["template"]?.stringValue
+            templates.first(where: { $0["name"]?.stringValue == "default" })?["template"]?.stringValue
                 ?? templates.first?["template"]?.stringValue
-        default: chatTemplate = nil
+        default: nil
         }
     }
 

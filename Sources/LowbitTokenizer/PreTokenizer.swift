@@ -38,6 +38,17 @@ public struct PreTokenizer: Sendable, Hashable {
 
     public init(steps: [Step]) { self.steps = steps }
 
+    /// The words of `text`, in order (for inspection; encoding works on bytes directly).
+    public func words(in text: String) -> [String] {
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { buffer in
+            let scalars = ScalarText(buffer, range: 0..<buffer.count)
+            return split(scalars).map {
+                String(decoding: bytes[scalars.byteOffsets[$0.lowerBound]..<scalars.byteOffsets[$0.upperBound]], as: UTF8.self)
+            }
+        }
+    }
+
     /// The words of `text`, as ranges of scalar indices, in order.
     func split(_ text: ScalarText) -> [Range<Int>] {
         var pieces: [Range<Int>] = text.count > 0 ? [0..<text.count] : []

@@ -30,6 +30,14 @@ struct SentencePieceModel: Sendable {
         var next: Int
     }
 
+    /// A merge candidate: its heap key and the byte length of the merged piece.
+    private struct Candidate: Comparable {
+        var key: UInt64
+        var size: Int
+        static func < (a: Candidate, b: Candidate) -> Bool { a.key < b.key }
+        static func == (a: Candidate, b: Candidate) -> Bool { a.key == b.key }
+    }
+
     /// Heap key: higher score first, then lower left index. Scores are mapped to an order-
     /// preserving UInt32 and inverted so that a min-heap pops the best candidate.
     @inline(__always)
@@ -52,8 +60,7 @@ struct SentencePieceModel: Sendable {
                                   next: offset + length < text.count ? symbols.count + 1 : -1))
             offset += length
         }
-        var heap = MinHeap()
-        var sizes: [Int: Int] = [:]  // candidate sizes keyed by heap entry (left index, key)
+        var heap = MinHeap<Candidate>()
         text.withUnsafeBufferPointer { buffer in
             func candidate(_ left: Int, _ right: Int) {
                 guard left >= 0, right >= 0 else { return }
@@ -61,14 +68,12 @@ struct SentencePieceModel: Sendable {
                 let length = symbols[left].length + symbols[right].length
                 guard let id = vocabulary.lookup(UnsafeBufferPointer(rebasing: buffer[start..<(start + length)])),
                       Int(id) < scores.count else { return }
-                let k = Self.key(score: scores[Int(id)], left: left)
-                heap.push(k)
-                sizes[Int(bitPattern: UInt(k))] = length
+                heap.push(Candidate(key: Self.key(score: scores[Int(id)], left: left), size: length))
             }
             for i in 1..<max(symbols.count, 1) { candidate(i - 1, i) }
             while let top = heap.popMin() {
-                let left = Int(UInt32(truncatingIfNeeded: top))
-                let size = sizes[Int(bitPattern: UInt(top))] ?? -1
+                let left = Int(UInt32(truncatingIfNeeded: top.key))
+                let size = top.size
                 let right = symbols[left].next
                 guard symbols[left].length > 0, right >= 0, symbols[right].length > 0,
                       symbols[left].length + symbols[right].length == size else { continue }

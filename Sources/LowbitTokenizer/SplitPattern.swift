@@ -54,6 +54,27 @@ public enum SplitPattern: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
+    /// The matches of the pattern in `text`, as ranges of Unicode scalar offsets, found left to
+    /// right like a regex engine's `finditer`.
+    public func matches(in text: String) -> [Range<Int>] {
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { buffer in
+            let scalars = ScalarText(buffer, range: 0..<buffer.count)
+            var result: [Range<Int>] = []
+            var pos = 0
+            while pos < scalars.count {
+                let end = match(scalars, at: pos, end: scalars.count)
+                if end > pos {
+                    result.append(pos..<end)
+                    pos = end
+                } else {
+                    pos += 1
+                }
+            }
+            return result
+        }
+    }
+
     /// The end (exclusive) of the match starting at `pos`, or `pos` when none starts there.
     /// `end` is the end of the piece being split: lookaheads treat it as the end of the text.
     func match(_ text: ScalarText, at pos: Int, end: Int) -> Int {

@@ -1,5 +1,3 @@
-import LowbitFormats
-
 /// A text tokenizer that gives the same token ids as llama.cpp (for GGUF metadata) and as
 /// Hugging Face `tokenizers` (for `tokenizer.json`).
 ///
@@ -33,8 +31,9 @@ public final class Tokenizer: Sendable {
     public let eosTokenId: Int32?
     public let unknownTokenId: Int32?
     public let paddingTokenId: Int32?
-    /// llama.cpp's name of the pre-tokenizer (`llama-bpe`, `smollm`, `gpt-2`, `qwen2`, `default`;
-    /// empty for SentencePiece models).
+    /// llama.cpp's name of the pre-tokenizer (`llama-bpe`, `smollm`, `gpt-2`, `qwen2`, `default`,
+    /// ...; empty for SentencePiece models; "custom" for a tokenizer.json whose pre-tokenizer Lowbit
+    /// runs but ``PreTokenizerTable`` has no name for).
     public let preTokenizerName: String
 
     /// Whether ``encode(_:addSpecial:parseSpecial:)`` puts BOS first when `addSpecial` is true.
@@ -133,39 +132,5 @@ public final class Tokenizer: Sendable {
     /// The id of a token spelled exactly `text` in the vocabulary, if any.
     public func tokenId(_ text: String) -> Int32? {
         tokens.firstIndex(of: text).map { Int32($0) }
-    }
-}
-
-/// One `encode` call's BPE state: scratch buffers and the word cache.
-struct BPESession {
-    let model: BPEModel
-    var scratch = BPEModel.Scratch()
-    var cache: [[UInt8]: [Int32]] = [:]
-
-    init(model: BPEModel) { self.model = model }
-
-    mutating func encode(_ word: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
-        let key = Array(word)
-        if let cached = cache[key] {
-            out.append(contentsOf: cached)
-            return
-        }
-        let start = out.count
-        model.encodeWord(word, scratch: &scratch, into: &out)
-        cache[key] = Array(out[start...])
-    }
-}
-
-/// Text normalization applied before everything else (tokenizer.json `normalizer`).
-enum Normalizer: Sendable, Equatable {
-    case none
-    /// Unicode canonical composition.
-    case nfc
-
-    func apply(_ text: String) -> String {
-        switch self {
-        case .none: text
-        case .nfc: text.precomposedNFC
-        }
     }
 }

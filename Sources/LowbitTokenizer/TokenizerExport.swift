@@ -24,6 +24,8 @@ public struct TokenizerExport: Sendable {
     public var paddingTokenId: Int32?
     public var addBOS: Bool
     public var addEOS: Bool
+    /// SentencePiece: prepend a space to the text (`tokenizer.ggml.add_space_prefix`).
+    public var addSpacePrefix: Bool
     /// The Jinja chat template (`tokenizer.chat_template`), if any.
     public var chatTemplate: String?
 
@@ -57,6 +59,7 @@ public struct TokenizerExport: Sendable {
         paddingTokenId = hf.padding
         addBOS = hf.bos.map { hf.prefixIds.contains($0) } ?? false
         addEOS = hf.eos.map { hf.suffixIds.contains($0) } ?? false
+        addSpacePrefix = false
         chatTemplate = hf.chatTemplate
     }
 
@@ -76,6 +79,7 @@ public struct TokenizerExport: Sendable {
         paddingTokenId = try keys.id("tokenizer.ggml.padding_token_id")
         addBOS = !spec.prefixIds.isEmpty
         addEOS = !spec.suffixIds.isEmpty
+        addSpacePrefix = spec.kind == .sentencePiece && spec.addSpacePrefix
         chatTemplate = try keys.string("tokenizer.chat_template")
     }
 
@@ -93,6 +97,7 @@ public struct TokenizerExport: Sendable {
         }
         out.append(("tokenizer.ggml.add_bos_token", .bool(addBOS)))
         out.append(("tokenizer.ggml.add_eos_token", .bool(addEOS)))
+        if model == "llama" { out.append(("tokenizer.ggml.add_space_prefix", .bool(addSpacePrefix))) }
         if let chatTemplate { out.append(("tokenizer.chat_template", .string(chatTemplate))) }
         return out
     }

@@ -113,8 +113,8 @@ struct TensorStatisticsTests {
         let again = try TensorStatistics.compute(source.tensors, in: source, threads: 3, chunkElements: 4096)
         #expect(many == again)  // deterministic for a given chunk size, whatever the threads
         for (i, (_, values)) in arrays.enumerated() {
-            let decoded = FloatFormat.bf16.decode(FloatFormat.bf16.encode(values).withUnsafeBytes { Array($0) }
-                .withUnsafeBytes { $0 })
+            let encoded = FloatFormat.bf16.encode(values)
+            let decoded = encoded.withUnsafeBytes { FloatFormat.bf16.decode($0) }
             let a = try #require(one[i]), b = try #require(many[i])
             expectClose(a, decoded)
             expectClose(b, decoded)

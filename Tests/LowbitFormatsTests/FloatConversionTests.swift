@@ -119,6 +119,24 @@ private func fnv1a64(_ bytes: [UInt8]) -> String {
             if bits & 0x7F > 0x7C { #expect(e5.isNaN) } else { #expect(FP8.e5m2(e5) == bits) }
             if bits == 0xFF { #expect(FP8.float(e8m0: bits).isNaN) } else { #expect(FP8.e8m0(FP8.float(e8m0: bits)) == bits) }
         }
+        // Against the textbook formula, for every pattern.
+        func textbook(_ bits: UInt8, exponentBits: Int, mantissaBits: Int) -> Double {
+            let e = Int(bits & 0x7F) >> mantissaBits, m = Double(Int(bits) & ((1 << mantissaBits) - 1))
+            let bias = (1 << (exponentBits - 1)) - 1
+            let scale = Double(1 << mantissaBits)
+            let v = e == 0 ? m / scale * pow(2, Double(1 - bias)) : (1 + m / scale) * pow(2, Double(e - bias))
+            return bits & 0x80 != 0 ? -v : v
+        }
+        for b in 0...255 where b & 0x7F != 0x7F {
+            #expect(Double(FP8.float(e4m3: UInt8(b))) == textbook(UInt8(b), exponentBits: 4, mantissaBits: 3))
+            #expect([UInt8(b)].withUnsafeBytes { FloatFormat.f8e4m3.decode($0) }.first.map(Double.init) == textbook(UInt8(b), exponentBits: 4, mantissaBits: 3))
+        }
+        for b in 0...255 where b & 0x7F < 0x7C {
+            #expect(Double(FP8.float(e5m2: UInt8(b))) == textbook(UInt8(b), exponentBits: 5, mantissaBits: 2))
+        }
+        #expect(FP8.float(e5m2: 0xFC) == -.infinity)
+        #expect(FP8.float(e4m3: 0x80).sign == .minus && FP8.float(e5m2: 0x80).sign == .minus)
+        #expect(FP8.e4m3Table.map(\.bitPattern) == (0...255).map { FP8.float(e4m3: UInt8($0)).bitPattern })
         #expect(FP8.float(e4m3: 0x7E) == 448)
         #expect(FP8.float(e5m2: 0x7B) == 57344)
         #expect(FP8.float(e5m2: 0x7C) == .infinity)

@@ -209,6 +209,24 @@ func formatError(_ body: () throws -> Void) -> FormatError? {
         }
     }
 
+    /// An array larger than the metadata value budget is refused before anything is allocated.
+    @Test func metadataValueBudget() throws {
+        var bytes: [UInt8] = Array("GGUF".utf8)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+        put(UInt32(3)); put(UInt64(0)); put(UInt64(1))
+        put(UInt64(3)); bytes.append(contentsOf: Array("big".utf8))
+        put(GGUFValueType.array.rawValue); put(GGUFValueType.uint8.rawValue)
+        let count = GGUFFormat.maxMetadataValues + 1
+        put(UInt64(count))
+        bytes += [UInt8](repeating: 0, count: count)
+        let dir = try GGUFScratchDirectory("budget")
+        let path = dir.file("big.gguf")
+        try GGUFScratchDirectory.overwrite(path, with: bytes)
+        let error = try #require(formatError { _ = try GGUFFile(path: path) })
+        #expect(error.kind == .limitExceeded)
+        #expect(error.item == "big")
+    }
+
     @Test func missingFileAndDirectory() throws {
         let e1 = try #require(formatError { _ = try GGUFFile(path: "/nonexistent/x.gguf") })
         #expect(e1.kind == .io)

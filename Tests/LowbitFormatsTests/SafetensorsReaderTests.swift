@@ -43,6 +43,17 @@ enum ReferenceDecode {
 
     static func f8e8m0(_ b: UInt8) -> Double { b == 0xFF ? .nan : pow(2.0, Double(Int(b) - 127)) }
 
+    /// The FNUZ variants: exponent bias one larger, no infinities, no negative zero, 0x80 is NaN.
+    static func f8fnuz(_ b: UInt8, exponentBits: Int, bias: Int) -> Double {
+        if b == 0x80 { return .nan }
+        let mantissaBits = 7 - exponentBits
+        let sign: Double = b & 0x80 != 0 ? -1 : 1
+        let e = Int(b >> mantissaBits) & ((1 << exponentBits) - 1)
+        let m = Double(Int(b) & ((1 << mantissaBits) - 1)) / Double(1 << mantissaBits)
+        if e == 0 { return sign * m * pow(2.0, Double(1 - bias)) }
+        return sign * (1 + m) * pow(2.0, Double(e - bias))
+    }
+
     /// Decodes every element of `bytes` as `dtype` into Doubles (integers exactly), or nil for
     /// dtypes without a scalar meaning (C64, F4, F6).
     static func values(_ bytes: UnsafeRawBufferPointer, _ dtype: SafetensorsDType) -> [JSONValue]? {
@@ -68,6 +79,8 @@ enum ReferenceDecode {
         case .F8_E4M3: return floats(load(UInt8.self).map(f8e4m3))
         case .F8_E5M2: return floats(load(UInt8.self).map(f8e5m2))
         case .F8_E8M0: return floats(load(UInt8.self).map(f8e8m0))
+        case .F8_E4M3FNUZ: return floats(load(UInt8.self).map { f8fnuz($0, exponentBits: 4, bias: 8) })
+        case .F8_E5M2FNUZ: return floats(load(UInt8.self).map { f8fnuz($0, exponentBits: 5, bias: 16) })
         case .C64, .F4, .F6_E2M3, .F6_E3M2: return nil
         }
     }

@@ -84,9 +84,6 @@ struct KQuantFixtureTests {
         let want = try KQuantFixtures.bytes("\(type.name).quant")
         let codec = try #require(kQuantCodec(for: type))
         let got = quantizeRows(codec, input, cols: m.cols)
-        if let dump = ProcessInfo.processInfo.environment["KQ_DUMP"] {
-            try Data(got).write(to: URL(fileURLWithPath: "\(dump)/\(type.name).got"))
-        }
         #expect(got.count == want.count)
         let bad = mismatchedRows(got, want, rowBytes: want.count / m.rows, cases: m.cases)
         #expect(bad.isEmpty, "\(type.name): \(bad.count)/\(m.rows) rows differ: \(bad)")
@@ -116,6 +113,80 @@ struct KQuantFixtureTests {
             let differing = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
             #expect(differing == 0, "\(type.name) \(bin): \(differing)/\(want.count) values differ")
         }
-        _ = m
+        #expect(try KQuantFixtures.bytes("\(type.name).quant").count == m.rows * m.cols / type.blockSize * type.bytesPerBlock)
+    }
+}
+
+@Suite("K-quant codecs: partial rows, threads, round trips")
+struct KQuantCodecTests {
+    /// Blocks are independent, so any whole number of blocks from the start of the fixture must give
+    /// the fixture's leading bytes — this covers odd block counts and the spare lanes of the
+    /// 16-wide searches (odd Q4_K/Q5_K pairs, IQ4_NL batches shorter than 16 blocks).
+    @Test("any whole number of blocks matches the ggml prefix", arguments: KQuantFixtures.types)
+    func prefixes(type: GGMLType) throws {
+        let input = try KQuantFixtures.floats("input.f32")
+        let want = try KQuantFixtures.bytes("\(type.name).quant")
+        let codec = try #require(kQuantCodec(for: type))
+        for blocks in [1, 3, 5, 17, 23] {
+            let count = blocks * type.blockSize
+            let offsetBlocks = 7  // start mid-row, too
+            let start = offsetBlocks * type.blockSize
+            let got = quantizeRows(codec, Array(input[start..<(start + count)]), cols: count)
+            let expected = Array(want[(offsetBlocks * type.bytesPerBlock)..<((offsetBlocks + blocks) * type.bytesPerBlock)])
+            #expect(got == expected, "\(type.name) with \(blocks) blocks")
+        }
+    }
+
+    @Test("concurrent use over rows gives the serial result", arguments: KQuantFixtures.types)
+    func threads(type: GGMLType) throws {
+        let m = try KQuantFixtures.manifest()
+        let input = try KQuantFixtures.floats("input.f32")
+        let want = try KQuantFixtures.bytes("\(type.name).quant")
+        let codec = try #require(kQuantCodec(for: type))
+        let rowBytes = want.count / m.rows
+        var got = [UInt8](repeating: 0, count: want.count)
+        struct Pointers: @unchecked Sendable {
+            let src: UnsafePointer<Float>
+            let dst: UnsafeMutableRawPointer
+        }
+        input.withUnsafeBufferPointer { src in
+            got.withUnsafeMutableBytes { dst in
+                let p = Pointers(src: src.baseAddress!, dst: dst.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: m.rows) { r in
+                    codec.quantize(p.src + r * m.cols, into: p.dst + r * rowBytes, count: m.cols, importance: nil)
+                }
+            }
+        }
+        #expect(got == want)
+    }
+
+    @Test("quantize then dequantize stays within the grid's error", arguments: KQuantFixtures.types)
+    func roundTrip(type: GGMLType) throws {
+        let input = try KQuantFixtures.floats("input.f32")
+        let codec = try #require(kQuantCodec(for: type))
+        let row = Array(input[0..<512])  // normal(0, 0.02)
+        let back = dequantizeAll(codec, quantizeRows(codec, row, cols: 512), count: 512)
+        let mse = zip(row, back).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / 512
+        let power = row.map { $0 * $0 }.reduce(0, +) / 512
+        let snr = 10 * log10(power / mse)
+        let minimum: Float = switch type {
+        case .q2_K: 8
+        case .q3_K: 13
+        case .q4_K, .iq4_nl, .iq4_xs: 18
+        case .q5_K: 24
+        default: 30
+        }
+        #expect(snr > minimum, "\(type.name): SNR \(snr) dB")
+        let zeros = dequantizeAll(codec, quantizeRows(codec, [Float](repeating: 0, count: 256), cols: 256), count: 256)
+        #expect(zeros.allSatisfy { $0 == 0 })
+    }
+
+    @Test("the registry knows exactly the K-quant and IQ4 types")
+    func registry() {
+        for type in GGMLType.allCases {
+            let codec = kQuantCodec(for: type)
+            #expect((codec != nil) == KQuantFixtures.types.contains(type), "\(type.name)")
+            #expect(codec.map { $0.type == type } ?? true)
+        }
     }
 }

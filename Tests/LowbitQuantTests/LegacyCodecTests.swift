@@ -154,4 +154,73 @@ struct LegacyFixture {
         #expect(FP8.e4m3(500) == 0x7F && FP8.e5m2(500) == 0x60 && FP8.e8m0(3.14159) == 0x81)
         #expect(BFloat16Bits.fromFloat(0.3) == 0x3E9A && Float16(Float(0.3)).bitPattern == 0x34CD)
     }
+
+    /// The vectorised block searches agree with plain sequential scans, ties and zeros included.
+    @Test func blockSearchesMatchSequentialScans() {
+        var state: UInt64 = 42
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        let palette: [Float] = [0, -0.0, 1, -1, 2, -2, 0.5, -0.5, 3e-39, -3e-39]
+        for _ in 0..<20_000 {
+            let x = (0..<32).map { _ in next() % 4 == 0 ? Float(Int(next() % 2001) - 1000) / 250 : palette[Int(next() % 10)] }
+            var firstMax = 0, mn = x[0], mx = x[0]
+            for j in 1..<32 {
+                if x[j].magnitude > x[firstMax].magnitude { firstMax = j }
+                if x[j] < mn { mn = x[j] }
+                if x[j] > mx { mx = x[j] }
+            }
+            x.withUnsafeBufferPointer { p in
+                let got = LegacyBlock.signedAbsMax(p.baseAddress!)
+                #expect(got.bitPattern == x[firstMax].bitPattern, "\(x)")
+                let range = LegacyBlock.minMax(p.baseAddress!)
+                #expect(range.min.bitPattern == mn.bitPattern && range.max.bitPattern == mx.bitPattern, "\(x)")
+            }
+        }
+    }
+}
+
+/// A million values per type against gguf-py, through hashes (`legacy_random_hashes.json`).
+@Suite struct LegacyRandomHashTests {
+    /// The generator of `random_rows()` in make_legacy_fixtures.py; every step is exact in Float.
+    static func randomRows(rows: Int, cols: Int, seed: UInt64) -> [Float] {
+        (0..<(rows * cols)).map { i in
+            var z = seed &+ UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            let u = Float(z >> 40) / Float(1 << 24)
+            let row = i / cols
+            var x = (u - 0.5) * Float(sign: .plus, exponent: row % 31 - 20, significand: 1)
+            if i % 7 == 0 { x *= 37 }
+            if row % 5 == 0 { x = BFloat16Bits.toFloat(BFloat16Bits.fromFloat(x)) }
+            return x
+        }
+    }
+
+    static func fnv1a64<T>(_ values: [T]) -> String {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        values.withUnsafeBytes { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 } }
+        let s = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    @Test func millionValuesPerTypeMatchGGUFPy() throws {
+        let data = try Data(contentsOf: legacyFixtures.appendingPathComponent("legacy_random_hashes.json"))
+        let doc = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let rows = try #require(doc["rows"] as? Int), cols = try #require(doc["cols"] as? Int)
+        let seed = try #require(doc["seed"] as? Int)
+        let types = try #require(doc["types"] as? [String: [String: String]])
+        let x = Self.randomRows(rows: rows, cols: cols, seed: UInt64(seed))
+        #expect(Self.fnv1a64(x) == doc["input"] as? String, "the generator differs from the Python one")
+        for name in ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"] {
+            let type = try #require(GGMLType(name: name))
+            let expected = try #require(types[name])
+            let bytes = try TensorEncoder.quantize(x, rowLength: cols, as: type)
+            #expect(Self.fnv1a64(bytes) == expected["quantized"], "\(name) quantized bytes")
+            var y = [Float](repeating: 0, count: x.count)
+            try bytes.withUnsafeBytes { b in
+                try y.withUnsafeMutableBufferPointer { try TensorDecoder.decode(b, as: .ggml(type), into: $0) }
+            }
+            #expect(Self.fnv1a64(y) == expected["dequantized"], "\(name) dequantized values")
+        }
+    }
 }

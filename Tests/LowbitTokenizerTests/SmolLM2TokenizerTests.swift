@@ -1,7 +1,7 @@
 import Foundation
 import LowbitFormats
 import Testing
-@testable import LowbitTokenizer
+import LowbitTokenizer
 
 /// SmolLM2's vocabulary (49152 tokens, pre-tokenizer `smollm`) against llama.cpp and `tokenizers`.
 @Suite struct SmolLM2TokenizerTests {
@@ -10,6 +10,7 @@ import Testing
     static let tokenizer = Result {
         try Tokenizer(ggufMetadata: TokenizerFixtures.ggufMetadata(try metadata.get()))
     }
+    static let jsonTokenizer = Result { try Tokenizer(tokenizerJSON: try smolLM2TokenizerJSON()) }
 
     @Test func metadataIsRead() throws {
         let tokenizer = try Self.tokenizer.get()
@@ -37,13 +38,36 @@ import Testing
     @Test(arguments: ["add=1,special=0", "add=1,special=1"])
     func tokenizerJSONMatchesHuggingFace(_ mode: String) throws {
         let cases = try Self.cases.get()
-        let tokenizer = try Tokenizer(tokenizerJSON: try smolLM2TokenizerJSON())
+        let tokenizer = try Self.jsonTokenizer.get()
         #expect(tokenizer.preTokenizerName == "smollm")
         let options = TokenizerFixtures.options(mode)
         let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
                                   expected: TokenizerFixtures.ids(cases["tokenizers"]?[mode]),
                                   addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// GGUF metadata -> tokenizer.json + tokenizer_config.json (the converter's way back) ->
+    /// tokenizer: the same ids as llama.cpp. (Checked by hand too: `tokenizers` loads the written
+    /// tokenizer.json and agrees with llama.cpp on all cases and on botchan.txt.)
+    @Test func exportToTokenizerJSON() throws {
+        let export = try TokenizerExport(ggufMetadata: TokenizerFixtures.ggufMetadata(try Self.metadata.get()))
+        #expect(export.model == "gpt2" && export.preTokenizer == "smollm" && export.merges.count == 48900)
+        let config = export.tokenizerConfigJSON()
+        #expect(config["bos_token"]?.stringValue == "<|im_start|>" && config["add_bos_token"]?.boolValue == false)
+        let tokenizer = try Tokenizer(tokenizerJSON: try export.tokenizerJSON(), config: config)
+        #expect(tokenizer.preTokenizerName == "smollm")
+        #expect(tokenizer.bosTokenId == 1 && tokenizer.eosTokenId == 2 && !tokenizer.addsBOS)
+        let cases = try Self.cases.get()
+        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
+                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?["add=1,special=1"]),
+                                  addSpecial: true, parseSpecial: true)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        let back = try TokenizerExport(tokenizerJSON: try export.tokenizerJSON(), config: config)
+        #expect(back.tokens == export.tokens && back.tokenTypes == export.tokenTypes)
+        #expect(back.bosTokenId == export.bosTokenId && back.eosTokenId == export.eosTokenId)
+        #expect(back.unknownTokenId == export.unknownTokenId && back.paddingTokenId == export.paddingTokenId)
+        #expect(back.chatTemplate == export.chatTemplate && back.chatTemplate == nil)
     }
 
     @Test func decodeRoundTrips() throws {
@@ -63,6 +87,18 @@ import Testing
                                   expected: TokenizerFixtures.ids(cases["llama_cpp"]?["add=1,special=1"]),
                                   addSpecial: true, parseSpecial: true)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// The default evaluation text (botchan.txt between the Gutenberg markers) gives llama.cpp's
+    /// token count and ids with BOS handling as in llama-perplexity (addSpecial: true).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: TokenizerFixtures.evalTextPath)))
+    func evalTextMatchesLlamaCpp() throws {
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: TokenizerFixtures.evalTextPath)), as: UTF8.self)
+        let expected = try Self.cases.get()["eval_text"]
+        try #require(text.utf8.count == expected?["bytes"]?.intValue, "not the expected evaluation text")
+        let ids = try Self.tokenizer.get().encode(text)
+        #expect(ids.count == expected?["tokens"]?.intValue)
+        #expect(TokenizerFixtures.fnv1a(ids) == expected?["fnv1a"]?.stringValue)
     }
 
     /// The whole of botchan.txt gives llama.cpp's token count and ids (by hash), fast.
@@ -87,7 +123,7 @@ import Testing
 /// SmolLM2's tokenizer.json: the skeleton written by `tokenizers` with the vocabulary and
 /// merges put back from the GGUF fixture.
 func smolLM2TokenizerJSON() throws -> JSONValue {
-    let metadata = try TokenizerFixtures.json("smollm2-gguf-tokenizer.json")
+    let metadata = try SmolLM2TokenizerTests.metadata.get()
     let tokens = metadata["tokenizer.ggml.tokens"]!.arrayValue!
     let merges = metadata["tokenizer.ggml.merges"]!.arrayValue!
     let vocab = JSONValue.object(tokens.enumerated().map { ($0.element.stringValue!, .integer(Int64($0.offset))) })

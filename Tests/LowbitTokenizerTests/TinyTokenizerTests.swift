@@ -1,7 +1,7 @@
 import Foundation
 import LowbitFormats
 import Testing
-@testable import LowbitTokenizer
+import LowbitTokenizer
 
 /// Small BPE tokenizers trained by make_fixtures.py in three styles (Llama 3 split regex with
 /// ignore_merges and a BOS template, GPT-2 ByteLevel regex with array merges, Qwen 2 split regex
@@ -38,6 +38,24 @@ import Testing
         let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
                                   expected: TokenizerFixtures.ids(cases["llama_cpp"]?[style]?[mode]),
                                   addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// The GPT-2-style vocabulary under llama.cpp's `default`, `smollm` and `llama-bpe`
+    /// pre-tokenizers (tokenizer.ggml.pre switched in the GGUF).
+    @Test(arguments: ["default", "smollm", "llama-bpe"])
+    func otherPreTokenizersMatchLlamaCpp(_ pre: String) throws {
+        let cases = try Self.cases.get()
+        var metadata = try TokenizerExport(tokenizerJSON: try Self.tokenizerJSON("gpt2"), config: nil).ggufMetadata
+        for i in metadata.indices where metadata[i].key == "tokenizer.ggml.pre" { metadata[i].value = .string(pre) }
+        metadata.removeAll { $0.key == "tokenizer.ggml.add_bos_token" }
+        metadata.append(("tokenizer.ggml.bos_token_id", .uint32(0)))
+        metadata.append(("tokenizer.ggml.add_bos_token", .bool(pre == "llama-bpe")))
+        let tokenizer = try Tokenizer(ggufMetadata: metadata)
+        #expect(tokenizer.preTokenizerName == pre)
+        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
+                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?["gpt2-\(pre)"]?["add=1,special=1"]),
+                                  addSpecial: true, parseSpecial: true)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 

@@ -195,8 +195,10 @@ def test_inspect_json_matches_gguf_py_on_fixtures(name):
 
 
 def smollm2_path():
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    cache = os.environ.get("LOWBIT_CACHE") or os.path.join(ROOT, ".cache")
     for path in (os.environ.get("LOWBIT_SMOLLM2"), os.environ.get("LOWBIT_MODEL"),
-                 "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"):
+                 os.path.join(cache, "smollm2", name), os.path.join("/tmp/smollm2", name)):
         if path and os.path.isfile(path):
             return path
     pytest.skip("SmolLM2-135M-Instruct.Q4_1.gguf not found (set LOWBIT_SMOLLM2)")
@@ -211,7 +213,12 @@ def test_inspect_json_matches_gguf_py_on_real_model():
         [(t["name"], t["type"], t["shape"], t["offset"], t["nbytes"]) for t in listing["tensors"]]
 
 
-@pytest.mark.parametrize("name", sorted(load("hostile.json").keys()))
+# safetensors_magic.gguf is a valid (empty) safetensors file: GGUFFile refuses it, but the CLI
+# recognises formats by content and rightly lists it as safetensors.
+CLI_ACCEPTS = {"safetensors_magic.gguf"}
+
+
+@pytest.mark.parametrize("name", sorted(set(load("hostile.json").keys()) - CLI_ACCEPTS))
 def test_inspect_refuses_hostile_fixture(name):
     path = os.path.join(FIXTURES, "hostile", name)
     proc = subprocess.run([lowbit_binary(), "inspect", "--json", path], capture_output=True, text=True,

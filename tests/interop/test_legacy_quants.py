@@ -84,7 +84,8 @@ def test_fixture_dequantization_round_trips_through_gguf_py():
     for t in (T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1):
         blocks = np.fromfile(FIXTURES / f"legacy_{t.name}.bin", dtype=np.uint8)
         want = np.fromfile(FIXTURES / f"legacy_{t.name}.dequant.f32", dtype="<f4")
-        got = quants.dequantize(blocks, t).ravel()
+        with np.errstate(all="ignore"):  # the fixture's subnormal and huge blocks
+            got = quants.dequantize(blocks, t).ravel()
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32)) or \
             np.array_equal(got, want, equal_nan=True), t.name
 
@@ -97,7 +98,7 @@ def test_convert_requantizes_smollm2_like_gguf_py(type_name, smollm2, lowbit_con
     assert proc.returncode == 0, proc.stderr
     target = T[type_name.upper()]
     source = {t.name: t for t in GGUFReader(smollm2).tensors}
-    converted = 0
+    converted = kept = 0
     for t in GGUFReader(str(out)).tensors:
         src = source[t.name]
         got = np.asarray(t.data).view(np.uint8).ravel()
@@ -105,10 +106,11 @@ def test_convert_requantizes_smollm2_like_gguf_py(type_name, smollm2, lowbit_con
             continue
         stored = np.asarray(src.data).view(np.uint8).ravel()
         if src.tensor_type == target and np.array_equal(got, stored):
-            continue  # kept as stored: already of the target type
+            kept += 1  # kept as stored: already of the target type (Q4_1 in this model)
+            continue
         values = quants.dequantize(np.asarray(src.data), src.tensor_type) if src.tensor_type != T.F32 \
             else np.asarray(src.data, dtype=np.float32)
         want = quants.quantize(values.astype(np.float32), target).view(np.uint8).ravel()
         assert got.tobytes() == want.tobytes(), f"{t.name}: bytes differ from gguf-py's {type_name}"
         converted += 1
-    assert converted > 0, f"no tensor was written as {type_name}"
+    assert converted + kept > 0, f"no tensor was written as {type_name}"

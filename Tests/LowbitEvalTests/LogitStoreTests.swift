@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import LowbitEval
+
+@Suite struct LogitStoreTests {
+    @Test func roundTripsThroughZstd() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lowbit-logits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("base.lbl").path
+        let tokens = (0..<70).map { Int32($0 % 13) }
+        let plan = try ChunkPlan(tokenCount: 70, contextLength: 16, maxChunks: 3, bos: 1)
+        let vocab = 20
+        var chunks: [[Float]] = []
+        let writer = try LogitStore.Writer(path: path, plan: plan, vocab: vocab, tokens: tokens)
+        for c in 0..<3 {
+            var row = (0..<(plan.scoredPerChunk * vocab)).map { Float(-($0 % 17)) * 0.731 - Float(c) }
+            LogProbabilities.logSoftmax(&row, rows: plan.scoredPerChunk, vocab: vocab, threads: 1)
+            chunks.append(row)
+            try writer.append(logProbs: row)
+        }
+        try writer.finish()
+        let reader = try LogitStore.Reader(path: path)
+        try reader.check(plan: plan, tokens: tokens, vocab: vocab)
+        #expect(reader.header.bos == 1)
+        for c in 0..<3 {
+            let back = try reader.next()
+            for (a, b) in zip(back, chunks[c]) { #expect(abs(a - b) <= abs(b) / 1024 + 1e-6) }
+        }
+        // Other tokens, another context length or vocabulary are refused.
+        var other = tokens
+        other[5] = 12
+        #expect(throws: EvalError.self) { try reader.check(plan: plan, tokens: other, vocab: vocab) }
+        #expect(throws: EvalError.self) { try reader.check(plan: plan, tokens: tokens, vocab: vocab + 1) }
+        let longer = try ChunkPlan(tokenCount: 70, contextLength: 16, bos: 1)
+        #expect(throws: EvalError.self) { try reader.check(plan: longer, tokens: tokens, vocab: vocab) }
+    }
+
+    @Test func rejectsOtherFiles() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lowbit-notlogits-\(UUID().uuidString)").path
+        try Data(repeating: 7, count: 100).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: EvalError.self) { _ = try LogitStore.Reader(path: path) }
+    }
+
+    @Test func readsZstdText() throws {
+        let text = "Botchan, line one.\r\nLine two — with UTF-8 ✓\n"
+        let frame = try Array(text.utf8).withUnsafeBytes { try Zstd.compress($0) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lowbit-text-\(UUID().uuidString).txt.zst").path
+        try Data(frame).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try TextSource.read(path: path) == text)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import LowbitFormats
+@testable import LowbitEval
+
+/// The forward pass against golden logits of an independent numpy implementation
+/// (fixtures/eval/make_tiny_model.py, numpy_llama.py) on tiny random Llama models: GGUF with
+/// permuted Q/K (interleaved rope), Q8_0/F16 matrices, rope_freqs and an untied head; and the
+/// Hugging Face directory of the same weights (half-split rope, llama3 rope scaling, tied head).
+@Suite struct TinyModelForwardTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("fixtures/eval").path
+
+    static func tokens() throws -> [Int32] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/tiny-tokens.json"))
+        guard case .array(let items) = try JSONValue.parse([UInt8](data)) else { return [] }
+        return items.compactMap { $0.intValue.map(Int32.init) }
+    }
+
+    static func golden(_ name: String) throws -> [Float] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/" + name))
+        return data.withUnsafeBytes { raw in
+            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        }
+    }
+
+    static func check(_ model: LlamaModel, golden name: String, cacheBytes: Int = 0) throws {
+        let tokens = try tokens()
+        #expect(tokens.count == 40)
+        let expected = try golden(name)
+        // All positions, then only the second half (the output head for scored rows only).
+        let all = try model.logits(tokens: tokens, outputPositions: 0..<tokens.count)
+        #expect(all.count == expected.count)
+        var worst: Float = 0
+        for i in 0..<min(all.count, expected.count) { worst = max(worst, abs(all[i] - expected[i])) }
+        #expect(worst < 2e-4, "largest difference from the numpy logits: \(worst)")
+        let v = model.vocabularySize
+        let tail = try model.logits(tokens: tokens, outputPositions: 20..<40)
+        #expect(Array(all[(20 * v)...]) == tail)
+    }
+
+    @Test func ggufMatchesNumpy() throws {
+        let file = try GGUFFile(path: Self.fixtures + "/tiny.gguf")
+        let config = try LlamaConfig(gguf: file)
+        #expect(config.ropeLayout == .interleaved)
+        #expect(config.ropeFrequencyDivisors?.count == 8)
+        for cache in [0, 1 << 30] {
+            let model = try LlamaModel(source: file, config: config, naming: .gguf,
+                                       options: .init(threads: 2, weightCacheBytes: cache))
+            #expect(!model.tiedEmbeddings)
+            try Self.check(model, golden: "tiny-gguf.logits.f32")
+        }
+    }
+
+    @Test func huggingFaceMatchesNumpy() throws {
+        let dir = Self.fixtures + "/tiny-hf"
+        let source = try SafetensorsCheckpoint(path: dir)
+        let json = try JSONValue.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))))
+        let config = try LlamaConfig(huggingFace: json, file: dir)
+        #expect(config.ropeLayout == .halfSplit)
+        let model = try LlamaModel(source: source, config: config, naming: .huggingFace,
+                                   options: .init(threads: 3, weightCacheBytes: 0))
+        #expect(model.tiedEmbeddings)
+        try Self.check(model, golden: "tiny-hf.logits.f32")
+    }
+
+    @Test func llama3DivisorsAgreeBetweenFormats() throws {
+        let gguf = try LlamaConfig(gguf: try GGUFFile(path: Self.fixtures + "/tiny.gguf"))
+        let dir = Self.fixtures + "/tiny-hf"
+        let json = try JSONValue.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))))
+        let hf = try LlamaConfig(huggingFace: json, file: dir)
+        let a = try #require(gguf.ropeFrequencyDivisors)
+        let b = try #require(hf.ropeFrequencyDivisors)
+        for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-5 * max(1, abs(x))) }
+        #expect(a.first == 1 || a.first! < 8)   // short wavelengths are not slowed down fully
+        #expect(a.last == 8)                    // long wavelengths are slowed by the factor
+    }
+
+    @Test func loneSafetensorsFileIsRefused() throws {
+        #expect(throws: EvalError.self) {
+            _ = try ModelLoader.openSource(path: Self.fixtures + "/tiny-hf/model.safetensors")
+        }
+    }
+}
