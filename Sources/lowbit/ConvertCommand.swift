@@ -86,7 +86,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         let inputModel = try ModelInput(path: input)
-        var options = ConversionOptions(target: try target())
+        var options = ConversionOptions(target: try target(sourceFloat: Self.dominantFloat(inputModel.source)))
         options.keep = try keep.map(TensorPattern.init)
         options.tensorTypeRules = tensorType
         options.outputTensorType = try outputTensorType.map(Self.ggmlType)
@@ -114,8 +114,16 @@ struct Convert: ParsableCommand {
         }
     }
 
+    /// The float format most of the input's weights are stored in (compressed-tensors computes
+    /// and stores INT scales in the weight's dtype; Lowbit does the same to match it bit for bit).
+    static func dominantFloat(_ source: any TensorSource) -> FloatFormat {
+        var bytes: [FloatFormat: Int] = [:]
+        for t in source.tensors { if let f = t.type.floatFormat { bytes[f, default: 0] += t.byteCount } }
+        return bytes.max { $0.value < $1.value }?.key ?? .f32
+    }
+
     /// The conversion target from `--type` and its companions.
-    func target() throws -> ConversionTarget {
+    func target(sourceFloat: FloatFormat) throws -> ConversionTarget {
         let name = type.lowercased()
         switch name {
         case "fp8", "fp8-405b":
@@ -148,8 +156,12 @@ struct Convert: ParsableCommand {
             if isMLX {
                 return .int(MLXLayout.quantizer(bits: bits, groupSize: group, search: search), layout: .mlx)
             }
+            // BF16/F16 checkpoints: scales in that dtype and every step rounded to it, as
+            // compressed-tensors does on such tensors; other sources: F32 arithmetic, BF16 scales.
+            let halfPrecision = sourceFloat == .bf16 || sourceFloat == .f16
             let q = IntGroupQuantizer(bits: bits, groupSize: group, convention: .compressedTensors(symmetric: !asym),
-                                      search: search)
+                                      scaleFormat: halfPrecision ? sourceFloat : .bf16,
+                                      arithmetic: halfPrecision ? sourceFloat : .f32, search: search)
             return .int(q, layout: .compressedTensors)
         default:
             guard let gguf = GGUFTarget(name: name) else {
