@@ -63,7 +63,7 @@ public enum GGUFTarget: Sendable, Hashable {
 
     /// The block and float types Lowbit writes as a uniform target.
     public static let uniformTypes: [GGMLType] = [
-        .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl,
+        .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs,
     ]
 }
 

@@ -2,14 +2,18 @@ import Foundation
 
 /// Element-wise pieces of the forward pass.
 enum Activation {
-    /// `gate[i] = silu(gate[i]) · up[i]` (SwiGLU) for `count` elements, in place in `gate`.
-    static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int, threads: Int) {
-        let g = SendablePointer(gate)
-        let u = SendablePointer(UnsafeMutablePointer(mutating: up))
-        Parallel.forRanges(count, threads: threads, minimumPerPart: 4096) { range in
-            for i in range {
-                let x = g.pointer[i]
-                g.pointer[i] = x / (1 + Softmax.exp(-x)) * u.pointer[i]
+    /// SwiGLU over rows holding `[gate | up]` side by side (`2 × width` floats per row):
+    /// `gate[j] = silu(gate[j]) · up[j]`, in place in the gate half.
+    static func swiGLU(_ gateUp: UnsafeMutablePointer<Float>, rows: Int, width: Int, threads: Int) {
+        let base = SendablePointer(gateUp)
+        Parallel.forRanges(rows, threads: threads, minimumPerPart: 4) { range in
+            for r in range {
+                let g = base.pointer + r * 2 * width
+                let u = g + width
+                for j in 0..<width {
+                    let x = g[j]
+                    g[j] = x / (1 + Softmax.exp(-x)) * u[j]
+                }
             }
         }
     }

@@ -23,8 +23,9 @@ struct Attention {
     func scratchPerWorker(tokens: Int) -> Int { min(blockRows, tokens) * tokens }
 
     /// `out[T × heads·d]` = softmax(q kᵀ / √d, causal) v for each head; q `[T × heads·d]`,
-    /// k and v `[T × kvHeads·d]`. `scratch` holds `threads` × ``scratchPerWorker(tokens:)`` floats.
-    func run(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    /// k and v `[T × kvHeads·d]`, their rows `inputStride` floats apart (they may be columns of
+    /// one stacked QKV buffer). `scratch` holds `threads` × ``scratchPerWorker(tokens:)`` floats.
+    func run(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, inputStride: Int,
              tokens: Int, into out: UnsafeMutablePointer<Float>,
              scratch: UnsafeMutablePointer<Float>, threads: Int) {
         let blocks = (tokens + blockRows - 1) / blockRows
@@ -43,6 +44,7 @@ struct Attention {
             var item = worker
             while item < items {
                 this.attend(block: item / this.headCount, head: item % this.headCount, tokens: tokens,
+                            inputStride: inputStride,
                             q: q.pointer, k: k.pointer, v: v.pointer, out: o.pointer,
                             scores: s.pointer + worker * perWorker)
                 item += workers
@@ -50,7 +52,7 @@ struct Attention {
         }
     }
 
-    private func attend(block: Int, head: Int, tokens: Int,
+    private func attend(block: Int, head: Int, tokens: Int, inputStride: Int,
                         q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
                         v: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
                         scores: UnsafeMutablePointer<Float>) {
@@ -58,14 +60,13 @@ struct Attention {
         let r1 = min(tokens, r0 + blockRows)
         let rows = r1 - r0
         let keys = r1
-        let qStride = headCount * headDim
-        let kvStride = kvHeadCount * headDim
+        let outStride = headCount * headDim
         let kvHead = head / (headCount / kvHeadCount)
         let scale = 1 / Float(headDim).squareRoot()
         // scores[rows × keys] = scale · q_block · k_headᵀ (leading dimension `keys`).
         BLAS.gemmTransposedBSerial(m: rows, n: keys, k: headDim, alpha: scale,
-                                   a: q + r0 * qStride + head * headDim, lda: qStride,
-                                   b: k + kvHead * headDim, ldb: kvStride,
+                                   a: q + r0 * inputStride + head * headDim, lda: inputStride,
+                                   b: k + kvHead * headDim, ldb: inputStride,
                                    c: scores, ldc: keys)
         for r in 0..<rows {
             let valid = r0 + r + 1  // keys 0..<valid are visible to this query
@@ -75,7 +76,7 @@ struct Attention {
         }
         // out_block_head[rows × d] = P[rows × keys] · v_head[keys × d].
         BLAS.gemm(m: rows, n: headDim, k: keys, a: scores, lda: keys,
-                  b: v + kvHead * headDim, ldb: kvStride,
-                  c: out + r0 * qStride + head * headDim, ldc: qStride)
+                  b: v + kvHead * headDim, ldb: inputStride,
+                  c: out + r0 * outStride + head * headDim, ldc: outStride)
     }
 }

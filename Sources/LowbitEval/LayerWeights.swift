@@ -83,16 +83,18 @@ final class WeightStore: @unchecked Sendable {
         return decoded
     }
 
-    /// `out[m × t.rowCount] (+)= input[m × t.rowLength] · tᵀ`, with `out` rows `ldOut` apart.
-    /// With `accumulate` the product is added to what `out` holds (a residual connection).
-    func project(_ input: UnsafePointer<Float>, rows m: Int, weight t: TensorInfo,
+    /// `out[m × t.rowCount] (+)= input[m × t.rowLength] · tᵀ`, with `input` rows `lda` apart
+    /// (default: packed) and `out` rows `ldOut` apart. With `accumulate` the product is added to
+    /// what `out` holds (a residual connection).
+    func project(_ input: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight t: TensorInfo,
                  into out: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool = false) throws {
         let k = t.rowLength
         let n = t.rowCount
+        let lda = lda ?? k
         let beta: Float = accumulate ? 1 : 0
         if let decoded = try cached(t) {
             decoded.withUnsafeBufferPointer { w in
-                BLAS.gemmTransposedB(m: m, n: n, k: k, a: input, lda: k, b: w.baseAddress!, ldb: k,
+                BLAS.gemmTransposedB(m: m, n: n, k: k, a: input, lda: lda, b: w.baseAddress!, ldb: k,
                                      beta: beta, c: out, ldc: ldOut, threads: threads)
             }
             return
@@ -104,12 +106,48 @@ final class WeightStore: @unchecked Sendable {
             let r1 = min(n, r0 + blockRows)
             try scratch.withUnsafeMutableBufferPointer { w in
                 try decodeRows(t, r0..<r1, into: w.baseAddress!)
-                BLAS.gemmTransposedB(m: m, n: r1 - r0, k: k, a: input, lda: k, b: w.baseAddress!, ldb: k,
+                BLAS.gemmTransposedB(m: m, n: r1 - r0, k: k, a: input, lda: lda, b: w.baseAddress!, ldb: k,
                                      beta: beta, c: out + r0, ldc: ldOut, threads: threads)
             }
             r0 = r1
         }
         source.release(t)
+    }
+
+    /// Multiplies `input` by several matrices of the same row length at once, their outputs side
+    /// by side in `out` (`ldOut` = the sum of their row counts): Q, K and V, or gate and up.
+    /// When the matrices fit the cache they are kept stacked as one, so one sgemm serves all.
+    func project(_ input: UnsafePointer<Float>, rows m: Int, stacked weights: [TensorInfo],
+                 into out: UnsafeMutablePointer<Float>, ldOut: Int) throws {
+        let k = weights[0].rowLength
+        let n = weights.reduce(0) { $0 + $1.rowCount }
+        precondition(weights.allSatisfy { $0.rowLength == k } && ldOut >= n, "stacked matrices do not fit together")
+        let key = weights.map(\.name).joined(separator: "+")
+        if cache[key] == nil, cachedBytes + n * k * 4 <= cacheBudget {
+            var stacked = [Float](repeating: 0, count: n * k)
+            var row = 0
+            try stacked.withUnsafeMutableBufferPointer { buffer in
+                for t in weights {
+                    try decodeRows(t, 0..<t.rowCount, into: buffer.baseAddress! + row * k)
+                    source.release(t)
+                    row += t.rowCount
+                }
+            }
+            cache[key] = stacked
+            cachedBytes += n * k * 4
+        }
+        if let stacked = cache[key] {
+            stacked.withUnsafeBufferPointer { w in
+                BLAS.gemmTransposedB(m: m, n: n, k: k, a: input, lda: k, b: w.baseAddress!, ldb: k,
+                                     c: out, ldc: ldOut, threads: threads)
+            }
+            return
+        }
+        var column = 0
+        for t in weights {
+            try project(input, rows: m, weight: t, into: out + column, ldOut: ldOut)
+            column += t.rowCount
+        }
     }
 
     /// Copies the rows `ids` of the matrix `t` (an embedding table) into `out`, one row each.

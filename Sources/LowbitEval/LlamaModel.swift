@@ -104,21 +104,21 @@ public final class LlamaModel: @unchecked Sendable {
             layer.attentionNorm.withUnsafeBufferPointer { w in
                 RMSNorm.apply(ws.x, rows: t, width: e, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: ws.h, threads: threads)
             }
-            try weights.project(ws.h, rows: t, weight: layer.query, into: ws.q, ldOut: qWidth)
-            try weights.project(ws.h, rows: t, weight: layer.key, into: ws.k, ldOut: kvWidth)
-            try weights.project(ws.h, rows: t, weight: layer.value, into: ws.v, ldOut: kvWidth)
-            rope.apply(to: ws.q, rows: t, heads: c.headCount, headDim: c.headDim, stride: qWidth, threads: threads)
-            rope.apply(to: ws.k, rows: t, heads: c.kvHeadCount, headDim: c.headDim, stride: kvWidth, threads: threads)
-            attention.run(q: ws.q, k: ws.k, v: ws.v, tokens: t, into: ws.attended, scratch: ws.scores, threads: threads)
+            let qkvWidth = qWidth + 2 * kvWidth
+            try weights.project(ws.h, rows: t, stacked: [layer.query, layer.key, layer.value], into: ws.qkv, ldOut: qkvWidth)
+            let q = ws.qkv, k = ws.qkv + qWidth, v = ws.qkv + qWidth + kvWidth
+            rope.apply(to: q, rows: t, heads: c.headCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
+            rope.apply(to: k, rows: t, heads: c.kvHeadCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
+            attention.run(q: q, k: k, v: v, inputStride: qkvWidth, tokens: t, into: ws.attended, scratch: ws.scores,
+                          threads: threads)
             try weights.project(ws.attended, rows: t, weight: layer.attentionOutput, into: ws.x, ldOut: e, accumulate: true)
-            // Feed-forward block (SwiGLU).
+            // Feed-forward block (SwiGLU), gate and up side by side.
             layer.feedForwardNorm.withUnsafeBufferPointer { w in
                 RMSNorm.apply(ws.x, rows: t, width: e, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: ws.h, threads: threads)
             }
-            try weights.project(ws.h, rows: t, weight: layer.gate, into: ws.gate, ldOut: f)
-            try weights.project(ws.h, rows: t, weight: layer.up, into: ws.up, ldOut: f)
-            Activation.swiGLU(gate: ws.gate, up: ws.up, count: t * f, threads: threads)
-            try weights.project(ws.gate, rows: t, weight: layer.down, into: ws.x, ldOut: e, accumulate: true)
+            try weights.project(ws.h, rows: t, stacked: [layer.gate, layer.up], into: ws.gateUp, ldOut: 2 * f)
+            Activation.swiGLU(ws.gateUp, rows: t, width: f, threads: threads)
+            try weights.project(ws.gateUp, rows: t, lda: 2 * f, weight: layer.down, into: ws.x, ldOut: e, accumulate: true)
         }
         // Output head, only for the positions asked for.
         let n = outputPositions.count
@@ -139,7 +139,7 @@ public final class LlamaModel: @unchecked Sendable {
 /// The activation buffers of one chunk, reused from chunk to chunk.
 private final class Workspace: @unchecked Sendable {
     let tokens: Int
-    let x, h, q, k, v, attended, gate, up, scores: UnsafeMutablePointer<Float>
+    let x, h, qkv, attended, gateUp, scores: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
 
     init(config c: LlamaConfig, tokens t: Int, threads: Int) {
@@ -152,14 +152,11 @@ private final class Workspace: @unchecked Sendable {
         let e = c.embeddingLength, qw = c.headCount * c.headDim, kvw = c.kvHeadCount * c.headDim
         x = alloc(t * e)
         h = alloc(t * max(e, qw))
-        q = alloc(t * qw)
-        k = alloc(t * kvw)
-        v = alloc(t * kvw)
+        qkv = alloc(t * (qw + 2 * kvw))
         attended = alloc(t * qw)
-        gate = alloc(t * c.feedForwardLength)
-        up = alloc(t * c.feedForwardLength)
+        gateUp = alloc(t * 2 * c.feedForwardLength)
         scores = alloc(max(1, threads) * Attention(config: c).scratchPerWorker(tokens: t))
-        all = [x, h, q, k, v, attended, gate, up, scores]
+        all = [x, h, qkv, attended, gateUp, scores]
     }
 
     deinit { for p in all { p.deallocate() } }

@@ -66,6 +66,17 @@ public struct IntGroupQuantizer: Sendable {
         self.threads = max(1, threads)
     }
 
+    /// The format-neutral description of what this quantizer writes.
+    public var scheme: QuantScheme {
+        let offset: QuantScheme.Offset
+        switch convention {
+        case .compressedTensors(let symmetric): offset = symmetric ? .symmetric : .zeroPoint
+        case .mlxAffine: offset = .minimum
+        }
+        return QuantScheme(element: .integer(bits: bits), granularity: .perGroup(groupSize), offset: offset,
+                           scaleFormat: scaleFormat, rounding: .nearestEven, searchesScale: search != nil)
+    }
+
     /// Whether the layout stores a per-group offset (zero point or bias).
     public var hasOffsets: Bool {
         switch convention {
@@ -109,7 +120,7 @@ public struct IntGroupQuantizer: Sendable {
         precondition(!hasOffsets || (offsets?.count ?? 0) >= rows * groups, "offset buffer missing or too small")
         if let importance { precondition(importance.count == rowLength, "importance needs one weight per column") }
         guard rows > 0 else { return }
-        let job = RowJob(source: source.baseAddress!, importance: importance?.baseAddress,
+        let job = IntGroupRowJob(source: source.baseAddress!, importance: importance?.baseAddress,
                          packed: packed.baseAddress!, scales: scales.baseAddress!,
                          offsets: hasOffsets ? offsets!.baseAddress! : nil,
                          rowLength: rowLength, words: words, groups: groups)
@@ -209,7 +220,7 @@ public struct IntGroupQuantizer: Sendable {
 
 /// Raw pointers of one quantization call, shared by the worker threads (each writes only its
 /// own rows).
-struct RowJob: @unchecked Sendable {
+struct IntGroupRowJob: @unchecked Sendable {
     let source: UnsafePointer<Float>
     let importance: UnsafePointer<Float>?
     let packed: UnsafeMutablePointer<UInt32>
@@ -222,7 +233,7 @@ struct RowJob: @unchecked Sendable {
 
 extension IntGroupQuantizer {
     /// Quantizes `rows` of a job on the calling thread.
-    func quantizeRows(_ rows: Range<Int>, _ job: RowJob) {
+    func quantizeRows(_ rows: Range<Int>, _ job: IntGroupRowJob) {
         switch (convention, arithmetic) {
         case (.compressedTensors, .bf16): quantizeRows(rows, job, BF16Arithmetic.self)
         case (.compressedTensors, .f16): quantizeRows(rows, job, F16Arithmetic.self)
@@ -230,7 +241,7 @@ extension IntGroupQuantizer {
         }
     }
 
-    private func quantizeRows<R: IntermediateRounding>(_ rows: Range<Int>, _ job: RowJob, _: R.Type) {
+    private func quantizeRows<R: IntermediateRounding>(_ rows: Range<Int>, _ job: IntGroupRowJob, _: R.Type) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: job.rowLength) { codeBuffer in
             let codes = codeBuffer.baseAddress!
             for r in rows {
@@ -251,7 +262,7 @@ extension IntGroupQuantizer {
     /// The parameters of one group: closed form, or searched.
     @inline(__always)
     func groupParameters<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>?,
-                                                   _: R.Type) -> GroupParameters {
+                                                   _: R.Type) -> IntGroupParameters {
         if let search {
             return search.best(x, count: groupSize, weights: weights, quantizer: self, R.self)
         }
@@ -260,13 +271,13 @@ extension IntGroupQuantizer {
 
     /// compressed-tensors symmetric: `scale = absmax / ((qmax - qmin) / 2)`.
     @inline(__always)
-    func ctSymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> GroupParameters {
+    func ctSymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> IntGroupParameters {
         ctSymmetric(absmax: Self.absmax(x, count: groupSize), shrink: 1, R.self)
     }
 
     /// compressed-tensors symmetric parameters for a (possibly shrunk) absolute maximum.
     @inline(__always)
-    func ctSymmetric<R: IntermediateRounding>(absmax: Float, shrink: Float, _: R.Type) -> GroupParameters {
+    func ctSymmetric<R: IntermediateRounding>(absmax: Float, shrink: Float, _: R.Type) -> IntGroupParameters {
         let halfRange = Float((1 << bits) - 1) / 2
         let scale = scaleFormat.roundTrip(R.apply(R.apply(absmax * shrink) / halfRange))
         return ctParameters(scale: scale, zeroPoint: 0)
@@ -274,7 +285,7 @@ extension IntGroupQuantizer {
 
     /// compressed-tensors asymmetric (zero point).
     @inline(__always)
-    func ctAsymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> GroupParameters {
+    func ctAsymmetric<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> IntGroupParameters {
         let (lo, hi) = Self.minMax(x, count: groupSize)
         return ctAsymmetric(min: lo, max: hi, shrink: 1, R.self)
     }
@@ -282,7 +293,7 @@ extension IntGroupQuantizer {
     /// compressed-tensors asymmetric parameters for a range (widened to include 0, then
     /// optionally shrunk).
     @inline(__always)
-    func ctAsymmetric<R: IntermediateRounding>(min: Float, max: Float, shrink: Float, _: R.Type) -> GroupParameters {
+    func ctAsymmetric<R: IntermediateRounding>(min: Float, max: Float, shrink: Float, _: R.Type) -> IntGroupParameters {
         let lo = R.apply(Swift.min(min, 0) * shrink)
         let hi = R.apply(Swift.max(max, 0) * shrink)
         let qmin = -Float(1 << (bits - 1)), qmax = Float(1 << (bits - 1)) - 1
@@ -295,14 +306,14 @@ extension IntGroupQuantizer {
 
     /// Packs a compressed-tensors scale / zero point, replacing a zero scale by epsilon.
     @inline(__always)
-    func ctParameters(scale: Float, zeroPoint: Float) -> GroupParameters {
+    func ctParameters(scale: Float, zeroPoint: Float) -> IntGroupParameters {
         let s = scale == 0 ? scaleFormat.machineEpsilon : scale
-        return GroupParameters(scale: s, offset: zeroPoint, storedScale: s, storedOffset: zeroPoint)
+        return IntGroupParameters(scale: s, offset: zeroPoint, storedScale: s, storedOffset: zeroPoint)
     }
 
     /// MLX affine parameters (`fast::Quantize` on the CPU).
     @inline(__always)
-    func mlxAffine(_ x: UnsafePointer<Float>) -> GroupParameters {
+    func mlxAffine(_ x: UnsafePointer<Float>) -> IntGroupParameters {
         let (lo, hi) = Self.minMax(x, count: groupSize)
         let levels = Float((1 << bits) - 1)
         let lowEdge = Swift.abs(lo) > Swift.abs(hi)
@@ -319,14 +330,14 @@ extension IntGroupQuantizer {
     }
 
     @inline(__always)
-    func mlxParameters(scale: Float, bias: Float) -> GroupParameters {
-        GroupParameters(scale: scale, offset: bias, storedScale: scaleFormat.roundTrip(scale),
+    func mlxParameters(scale: Float, bias: Float) -> IntGroupParameters {
+        IntGroupParameters(scale: scale, offset: bias, storedScale: scaleFormat.roundTrip(scale),
                         storedOffset: scaleFormat.roundTrip(bias))
     }
 
     /// Writes the unsigned codes of one group.
     @inline(__always)
-    func encode<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _ p: GroupParameters,
+    func encode<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _ p: IntGroupParameters,
                                          into codes: UnsafeMutablePointer<UInt8>, _: R.Type) {
         switch convention {
         case .compressedTensors(let symmetric):
@@ -389,7 +400,7 @@ extension IntGroupQuantizer {
 
 /// One group's parameters: the values used to compute codes, and the values stored (the same
 /// for compressed-tensors, rounded to the scale format for MLX).
-struct GroupParameters {
+struct IntGroupParameters {
     var scale: Float
     var offset: Float
     var storedScale: Float

@@ -139,8 +139,7 @@ struct KQuantAffineGrid: Sendable {
             for l in 0..<32 { sumW += weights[l] }
             s.weightSums[j] = sumW
             let r = KQuantMath.affineScale(32, nmax: nmax, xb, weights: weights, s.levels + 32 * j, s.auxLevels,
-                                           rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false,
-                                           equalMaxMinIsFlat: false)
+                                           rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false)
             s.scales[j] = r.scale
             s.mins[j] = r.min
         }

@@ -41,14 +41,6 @@ enum KQuantMath {
         return float(halfBits: lo | hi << 8)
     }
 
-    /// Rounds `value` to half precision and stores it little-endian at `offset`.
-    @inline(__always)
-    static func storeHalf(_ value: Float, _ p: UnsafeMutableRawPointer, _ offset: Int) {
-        let bits = halfBits(value)
-        p.storeBytes(of: UInt8(truncatingIfNeeded: bits), toByteOffset: offset, as: UInt8.self)
-        p.storeBytes(of: UInt8(truncatingIfNeeded: bits >> 8), toByteOffset: offset + 1, as: UInt8.self)
-    }
-
     /// The 6-bit scale and min of sub-block `j` (0..<8) from the 12-byte packed field that Q4_K and
     /// Q5_K share.
     @inline(__always)
@@ -197,13 +189,15 @@ enum KQuantMath {
         return suml2 > 0 ? sumlx / suml2 : 0
     }
 
-    /// Asymmetric (scale + min) search over a grid [0, nmax], the reference's `make_qkx2_quants`
-    /// (`weightsOrSquares == nil` gives `make_qkx3_quants`' x^2 weights; with weights both agree).
-    /// Returns the scale and the (non-negative) min to subtract.
+    /// Asymmetric (scale + min) search over a grid [0, nmax] with explicit weights: the reference's
+    /// `make_qkx2_quants` / `make_qkx3_quants` (identical when weights are given). Each candidate
+    /// scale is refit by weighted least squares; later candidates are measured against the range of
+    /// the best min so far. Returns the scale and the (non-negative) min to subtract.
+    /// ``KQuantLanes/affineScale(_:nmax:_:rmin:rdelta:nstep:useMad:scaleOut:minOut:)`` is the
+    /// 16-groups-at-once form used without importance.
     static func affineScale(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                             _ levels: UnsafeMutablePointer<UInt8>, _ aux: UnsafeMutablePointer<UInt8>,
-                            rmin: Float, rdelta: Float, nstep: Int, useMad: Bool,
-                            equalMaxMinIsFlat: Bool = true) -> (scale: Float, min: Float) {
+                            rmin: Float, rdelta: Float, nstep: Int, useMad: Bool) -> (scale: Float, min: Float) {
         var minValue = x[0]
         var maxValue = x[0]
         var sumW = weights[0]
@@ -216,7 +210,8 @@ enum KQuantMath {
             sumX += w * x[i]
         }
         if minValue > 0 { minValue = 0 }
-        if equalMaxMinIsFlat ? maxValue == minValue : maxValue <= minValue {
+        // (`make_qkx3_quants` tests `max <= min`; with min clamped to <= 0 that is `max == min`.)
+        if maxValue == minValue {
             for i in 0..<n { levels[i] = 0 }
             return (0, -minValue)
         }

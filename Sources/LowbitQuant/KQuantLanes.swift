@@ -8,8 +8,6 @@
 /// `[16*i + k]`, so every inner loop runs over 16 contiguous lanes and the compiler vectorises it
 /// (the stdlib's SIMD16 mask operations compiled to scalarised code here; plain loops do not).
 enum KQuantLanes {
-    static let width = 16
-
     @inline(__always)
     static func nearestInt(_ value: Float) -> Int32 { KQuantMath.nearestInt(value) }
 

@@ -101,8 +101,7 @@ public struct Q2KCodec: RowCodec {
             for l in 0..<16 { sumW += s.weights[l] }
             s.weightSums[j] = sumW
             let r = KQuantMath.affineScale(16, nmax: 3, xb, weights: s.weights, s.levels + 16 * j, s.auxLevels,
-                                           rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false,
-                                           equalMaxMinIsFlat: false)
+                                           rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false)
             s.scales[j] = r.scale
             s.mins[j] = r.min
         }

@@ -26,7 +26,7 @@ public struct ScaleSearch: Hashable, Sendable {
 
     /// The best parameters found for one group of `count` values.
     func best<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
-                                       quantizer q: IntGroupQuantizer, _: R.Type) -> GroupParameters {
+                                       quantizer q: IntGroupQuantizer, _: R.Type) -> IntGroupParameters {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
             let codes = buffer.baseAddress!
             var best = q.groupParametersClosedForm(x, R.self)
@@ -37,7 +37,7 @@ public struct ScaleSearch: Hashable, Sendable {
                 let shrinks = (0..<candidates).map { 1 - maxShrink * Float($0) / Float(candidates - 1) }
                 var symmetric = false
                 if case .compressedTensors(true) = q.convention { symmetric = true }
-                @inline(__always) func consider(_ p: GroupParameters) -> Bool {
+                @inline(__always) func consider(_ p: IntGroupParameters) -> Bool {
                     let e = error(x, count: count, weights: weights, p, q, R.self)
                     guard e < bestError else { return false }
                     best = p
@@ -83,7 +83,7 @@ public struct ScaleSearch: Hashable, Sendable {
     /// Parameters of an asymmetric convention for the range `[low, high]`.
     @inline(__always)
     private func rangeParameters<R: IntermediateRounding>(_ low: Float, _ high: Float, _ q: IntGroupQuantizer,
-                                                          _: R.Type) -> GroupParameters {
+                                                          _: R.Type) -> IntGroupParameters {
         switch q.convention {
         case .compressedTensors:
             return q.ctAsymmetric(min: low, max: high, shrink: 1, R.self)
@@ -96,7 +96,7 @@ public struct ScaleSearch: Hashable, Sendable {
     /// Weighted squared error of a group under parameters `p`, computed in one fused pass
     /// with the same arithmetic as ``IntGroupQuantizer`` encoding and dequantization.
     private func error<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
-                                                _ p: GroupParameters, _ q: IntGroupQuantizer, _: R.Type) -> Float {
+                                                _ p: IntGroupParameters, _ q: IntGroupQuantizer, _: R.Type) -> Float {
         switch q.convention {
         case .compressedTensors(let symmetric):
             let half = Float(1 << (q.bits - 1))
@@ -148,7 +148,7 @@ public struct ScaleSearch: Hashable, Sendable {
 
     /// Least-squares scale (and bias) for fixed codes, or nil if degenerate.
     private func refit(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
-                       codes: UnsafePointer<UInt8>, _ p: GroupParameters, _ q: IntGroupQuantizer) -> GroupParameters? {
+                       codes: UnsafePointer<UInt8>, _ p: IntGroupParameters, _ q: IntGroupQuantizer) -> IntGroupParameters? {
         switch q.convention {
         case .compressedTensors:
             // x ≈ s * (code - half - zp): one unknown.
@@ -185,7 +185,7 @@ public struct ScaleSearch: Hashable, Sendable {
 extension IntGroupQuantizer {
     /// The closed-form (non-searched) parameters of the convention.
     @inline(__always)
-    func groupParametersClosedForm<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> GroupParameters {
+    func groupParametersClosedForm<R: IntermediateRounding>(_ x: UnsafePointer<Float>, _: R.Type) -> IntGroupParameters {
         switch convention {
         case .compressedTensors(let symmetric):
             symmetric ? ctSymmetric(x, R.self) : ctAsymmetric(x, R.self)
@@ -196,7 +196,7 @@ extension IntGroupQuantizer {
 
     /// Dequantization as a line `x = code * a + b` with the stored parameters.
     @inline(__always)
-    func dequantizationLine(_ p: GroupParameters) -> (Float, Float) {
+    func dequantizationLine(_ p: IntGroupParameters) -> (Float, Float) {
         switch convention {
         case .compressedTensors:
             (p.storedScale, -(Float(1 << (bits - 1)) + p.storedOffset) * p.storedScale)

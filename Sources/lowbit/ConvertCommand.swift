@@ -14,7 +14,7 @@ struct Convert: ParsableCommand {
             .gguf is a GGUF file, .safetensors one safetensors file, anything else a Hugging Face \
             directory.
 
-            GGUF types: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl, and \
+            GGUF types: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs, and \
             llama.cpp's mixes q4_k_m q4_k_s q5_k_m. Safetensors types (compressed-tensors, as vLLM \
             loads): fp8 (per row by default), fp8-405b (Meta's Llama 3.1 405B recipe), int8, int4 \
             (group 128, symmetric by default); f32 f16 bf16 for plain floats. --layout mlx writes \

@@ -33,6 +33,14 @@ import Testing
         #expect(fp8Block.bitsPerWeight(rows: 200, columns: 300) == 8 + blockOverhead)
     }
 
+    @Test func quantizersDescribeTheirScheme() {
+        let int4 = IntGroupQuantizer(bits: 4, groupSize: 128, convention: .compressedTensors(symmetric: false))
+        #expect(int4.scheme.description == "int4-g128-zp-scale-bf16")
+        #expect(int4.scheme.bitsPerWeight == 4 + 20.0 / 128)
+        #expect(MLXLayout.quantizer().scheme.offset == .minimum)
+        #expect(FP8Quantizer(granularity: .block128).scheme.granularity == .perBlock(rows: 128, columns: 128))
+    }
+
     @Test func parsesCommandLineSpellings() throws {
         #expect(try QuantScheme(parsing: "Q4_K") == QuantScheme.gguf(.q4_K))
         let fp8 = try QuantScheme(parsing: "fp8")

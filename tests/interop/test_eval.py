@@ -8,7 +8,7 @@ are SmolLM2-135M dequantized to F16 (fixtures/eval/make_f16_model.py) and that F
 requantized to Q4_0 with gguf-py; the text is botchan.txt (scripts/fetch-eval-text.sh). Large
 files go to .cache/eval (or LOWBIT_EVAL_CACHE), never into the repository.
 
-LOWBIT_EVAL_CHUNKS (default 6) sets how many chunks of 512 tokens are compared.
+LOWBIT_EVAL_CHUNKS (default 4) sets how many chunks of 512 tokens are compared.
 """
 
 import json
@@ -23,7 +23,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures" / "eval"
 CTX = 512
-CHUNKS = int(os.environ.get("LOWBIT_EVAL_CHUNKS", "6"))
+CHUNKS = int(os.environ.get("LOWBIT_EVAL_CHUNKS", "4"))
 
 sys.path.insert(0, str(FIXTURES))
 import numpy_llama  # noqa: E402

@@ -68,27 +68,45 @@ def test_committed_fixtures_are_reproducible(ggml, tmp_path):
         assert deq.astype("<f4").tobytes() == (FIXTURES / f"{name}.dequant.f32").read_bytes(), name
 
 
+EMBED, FFN, VOCAB = 512, 1024, 256
+
+
 def random_matrices(seed: int) -> dict[str, np.ndarray]:
+    """A one-layer Llama whose matrices hold the test distributions (numpy shapes: rows x row
+    length; every row length a multiple of 256)."""
     rng = np.random.default_rng(seed)
+
+    def heavy(shape):
+        m = rng.standard_t(3, shape) * 0.05
+        m[: shape[0] // 8] = rng.standard_t(1, (shape[0] // 8, shape[1]))  # Cauchy rows
+        return m
+
+    def mixed(shape):
+        m = rng.standard_normal(shape) * 0.01
+        rows = shape[0]
+        m[np.arange(rows), rng.integers(0, shape[1], rows)] = rng.choice([-60.0, 40.0], rows)  # outliers
+        m[: rows // 4] *= rng.uniform(size=(rows // 4, shape[1])) < 0.05  # sparse rows
+        m[rows // 4: rows // 2] *= 1e-4  # tiny rows
+        m[rows // 2: rows // 2 + 8] = np.exp(rng.uniform(-8, 3, (8, 1))) * rng.standard_normal((8, shape[1]))
+        blocks = np.repeat(rng.uniform(size=(rows, shape[1] // 256)) < 0.2, 256, axis=1)
+        m[blocks] = 0.0  # whole zero blocks
+        return m
+
     mats = {
-        "normal": rng.standard_normal((24, 1024)) * 0.02,
-        "student_t3": rng.standard_t(3, (16, 768)) * 0.05,
-        "cauchy": rng.standard_t(1, (8, 512)),
-        "sparse": rng.standard_normal((8, 1536)) * (rng.uniform(size=(8, 1536)) < 0.05),
-        "tiny": rng.standard_normal((4, 512)) * 1e-6,
-        "wide_range": rng.standard_normal((4, 2048)) * np.exp(rng.uniform(-8, 3, (4, 1))),
+        "token_embd.weight": rng.standard_normal((VOCAB, EMBED)) * 0.02,
+        "blk.0.attn_q.weight": rng.standard_normal((EMBED, EMBED)) * 0.02,
+        "blk.0.attn_k.weight": heavy((EMBED, EMBED)),
+        "blk.0.attn_v.weight": mixed((EMBED, EMBED)),
+        "blk.0.attn_output.weight": rng.uniform(-1, 1, (EMBED, EMBED)),
+        "blk.0.ffn_gate.weight": mixed((FFN, EMBED)),
+        "blk.0.ffn_up.weight": heavy((FFN, EMBED)),
+        "blk.0.ffn_down.weight": rng.standard_normal((EMBED, FFN)) * 0.02,
     }
-    outliers = rng.standard_normal((8, 512)) * 0.01
-    outliers[np.arange(8), rng.integers(0, 512, 8)] = rng.choice([-60.0, 40.0], 8)
-    mats["outliers"] = outliers
-    mats["zero_blocks"] = np.where(np.repeat(rng.uniform(size=(8, 4)) < 0.5, 256, axis=1), 0.0,
-                                   rng.standard_normal((8, 1024)))
     model = os.environ.get("LOWBIT_SMOLLM2", "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-    if os.path.isfile(model):
-        reader = GGUFReader(model)
-        for t in reader.tensors:
-            if t.name in ("blk.0.ffn_down.weight", "blk.5.ffn_down.weight"):
-                mats[t.name.replace(".", "_")] = dequantize(t.data, t.tensor_type)
+    if os.path.isfile(model):  # real weights, reshaped to this model's ffn_down
+        tensor = next(t for t in GGUFReader(model).tensors if t.name == "blk.0.ffn_down.weight")
+        real = dequantize(tensor.data, tensor.tensor_type).reshape(-1)[: EMBED * FFN]
+        mats["blk.0.ffn_down.weight"] = real.reshape(EMBED, FFN)
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in mats.items()}
 
 
@@ -97,8 +115,19 @@ def random_gguf(tmp_path_factory):
     mats = random_matrices(20261122)
     path = tmp_path_factory.mktemp("kquants") / "random-f32.gguf"
     writer = GGUFWriter(str(path), "llama")
+    writer.add_block_count(1)
+    writer.add_context_length(128)
+    writer.add_embedding_length(EMBED)
+    writer.add_feed_forward_length(FFN)
+    writer.add_head_count(8)
+    writer.add_head_count_kv(8)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([f"t{i}" for i in range(VOCAB)])
     for name, m in mats.items():
-        writer.add_tensor(f"{name}.weight", m)
+        writer.add_tensor(name, m)
+    for norm in ("blk.0.attn_norm.weight", "blk.0.ffn_norm.weight", "output_norm.weight"):
+        writer.add_tensor(norm, np.ones(EMBED, dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -118,22 +147,30 @@ def test_convert_matches_ggml(cli_type, ggml, lowbit_convert, random_gguf, tmp_p
         pytest.skip(f"this lowbit does not offer --type {cli_type}")
     assert proc.returncode == 0, proc.stderr
     qtype = CLI_TYPES[cli_type]
-    _, block_bytes, block_size, _ = TYPES[qtype.name]
     reader = GGUFReader(str(out))
     by_name = {t.name: t for t in reader.tensors}
-    checked = 0
+    by_type = {spec[0]: (name, spec) for name, spec in TYPES.items()}
+    checked, as_requested = 0, 0
     for name, m in mats.items():
-        tensor = by_name[f"{name}.weight"]
-        assert tensor.tensor_type == qtype, f"{name}: written as {tensor.tensor_type.name}"
-        want = ggml_quantize(ggml, qtype, m, block_bytes, block_size)
+        tensor = by_name[name]
+        written = tensor.tensor_type
+        # Lowbit follows llama.cpp's type policy (e.g. Q2_K files keep attn_v in Q3_K); every
+        # tensor written in one of these types must match ggml for that type.
+        if written not in by_type:
+            assert not name.startswith("blk."), f"{name}: written as {written.name}"
+            continue
+        _, (_, block_bytes, block_size, _) = by_type[written]
+        want = ggml_quantize(ggml, written, m, block_bytes, block_size)
         got = bytes(np.asarray(tensor.data, dtype=np.uint8).reshape(-1))
         if got != want:
             rows = m.shape[0]
             g = np.frombuffer(got, np.uint8).reshape(rows, -1)
             w = np.frombuffer(want, np.uint8).reshape(rows, -1)
             bad = int((g != w).any(axis=1).sum())
-            pytest.fail(f"{cli_type} {name}: {bad}/{rows} rows differ from ggml_quantize_chunk")
-        deq = dequantize(np.asarray(tensor.data), qtype).reshape(m.shape)
+            pytest.fail(f"{cli_type} {name} ({written.name}): {bad}/{rows} rows differ from ggml_quantize_chunk")
+        deq = dequantize(np.asarray(tensor.data), written).reshape(m.shape)
         assert np.all(np.isfinite(deq))
         checked += 1
-    assert checked == len(mats)
+        as_requested += written == qtype
+    assert checked >= len(mats) - 1
+    assert as_requested >= len(mats) // 2, f"only {as_requested} tensors were written as {qtype.name}"

@@ -1,0 +1,342 @@
+import Dispatch
+import Foundation
+import LowbitFormats
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `lowbit-bench convert`: end-to-end conversion throughput of the built `lowbit` binary.
+///
+/// Generates a BF16 Hugging Face checkpoint with Llama-3-8B layer shapes (hidden 4096, FFN 14336,
+/// 32 heads, 8 KV heads; fewer layers and a smaller vocabulary, about 3.1 GB by default) with
+/// random normal weights (std 0.02), then runs `lowbit convert` once per target type, each in its
+/// own child process, and reports wall seconds, GB/s of input, the child's peak RSS (from
+/// `wait4`'s rusage: includes the mapped input pages it touched) and its peak anonymous memory
+/// (RssAnon sampled from /proc/PID/status every 20 ms). The checkpoint is deleted afterwards
+/// unless `--keep-checkpoint` is given.
+///
+/// Inputs are read from the page cache after the first conversion (the file was just written),
+/// as in llama-quantize's figures in shared/notes/peer-figures.md.
+enum ConvertBenchmark {
+    struct Options {
+        var lowbit = ".build/release/lowbit"
+        var directory = FileManager.default.temporaryDirectory.path
+        var layers = 6
+        var vocabulary = 32768
+        var types = ["q4_0", "q8_0", "q4_k_m", "fp8", "int4"]
+        var extraArguments: [String] = []
+        var keepCheckpoint = false
+        var checkpoint: String?
+        var json = false
+    }
+
+    static let usage = """
+        USAGE: lowbit-bench convert [--lowbit PATH] [--dir PATH] [--layers N] [--vocab N]
+                                    [--types q4_0,q8_0,q4_k_m,fp8,int4] [--checkpoint DIR]
+                                    [--keep-checkpoint] [--json] [-- EXTRA CONVERT ARGS]
+
+        Generates a BF16 checkpoint with Llama-3-8B layer shapes (default 6 layers, vocab 32768:
+        3.15 GB) under --dir (or uses --checkpoint DIR), converts it with `lowbit convert` to each
+        type in a child process, and prints wall seconds, GB/s of input, peak RSS and peak
+        anonymous memory of the child. GGUF types write OUT.gguf, others a directory.
+        """
+
+    /// One conversion's measurements.
+    struct Result {
+        var type: String
+        var seconds: Double
+        var inputBytes: Int
+        var outputBytes: Int
+        var peakRSS: Int
+        var peakAnonymous: Int
+        var exitStatus: Int32
+        var gbPerSecond: Double { Double(inputBytes) / seconds / 1e9 }
+    }
+
+    /// Entry point: `arguments` are those after `convert`. Returns the process exit status.
+    static func main(_ arguments: [String]) -> Int32 {
+        var o = Options()
+        var i = 0
+        func value() -> String {
+            i += 1
+            guard i < arguments.count else { fail("\(arguments[i - 1]) needs a value") }
+            return arguments[i]
+        }
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--lowbit": o.lowbit = value()
+            case "--dir": o.directory = value()
+            case "--layers": o.layers = Int(value()) ?? o.layers
+            case "--vocab": o.vocabulary = Int(value()) ?? o.vocabulary
+            case "--types": o.types = value().split(separator: ",").map(String.init)
+            case "--checkpoint": o.checkpoint = value()
+            case "--keep-checkpoint": o.keepCheckpoint = true
+            case "--json": o.json = true
+            case "--": o.extraArguments = Array(arguments[(i + 1)...]); i = arguments.count
+            case "-h", "--help": print(usage); return 0
+            default: fail("unknown argument '\(arguments[i])'")
+            }
+            i += 1
+        }
+        do {
+            return try run(o)
+        } catch {
+            FileHandle.standardError.write(Data("lowbit-bench convert: error: \(error)\n".utf8))
+            return 1
+        }
+    }
+
+    static func run(_ o: Options) throws -> Int32 {
+        guard FileManager.default.isExecutableFile(atPath: o.lowbit) else {
+            fail("no lowbit binary at \(o.lowbit): build it (swift build -c release) or pass --lowbit PATH")
+        }
+        let work = o.directory + "/lowbit-convert-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let checkpoint: String
+        var writeLine = ""
+        if let given = o.checkpoint {
+            checkpoint = given
+        } else {
+            checkpoint = (o.keepCheckpoint ? o.directory : work) + "/llama3-shapes-bf16"
+            let model = SyntheticLlama(layers: o.layers, vocabulary: o.vocabulary)
+            log("writing a \(String(format: "%.2f", Double(model.byteCount) / 1e9)) GB BF16 checkpoint to \(checkpoint)")
+            let seconds = try model.write(to: checkpoint)
+            writeLine = String(format: "generated checkpoint: %.2f GB written with fsync in %.1f s (%.2f GB/s)",
+                               Double(model.byteCount) / 1e9, seconds, Double(model.byteCount) / seconds / 1e9)
+            log(writeLine)
+        }
+        let inputBytes = try directoryBytes(checkpoint, suffix: ".safetensors")
+        var results: [Result] = []
+        for type in o.types {
+            let ggufTypes: Set<String> = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
+                                          "iq4_nl", "q4_k_m", "q4_k_s", "q5_k_m", "f16", "bf16", "f32"]
+            let output = work + "/out-\(type)" + (ggufTypes.contains(type) ? ".gguf" : "")
+            log("converting to \(type)")
+            var r = try measure([o.lowbit, "convert", checkpoint, "-o", output, "--type", type] + o.extraArguments)
+            r.type = type
+            r.inputBytes = inputBytes
+            r.outputBytes = (try? directoryBytes(output, suffix: "")) ?? 0
+            try? FileManager.default.removeItem(atPath: output)
+            log(String(format: "%@: %.2f s, %.3f GB/s, peak RSS %d MB, peak anon %d MB, exit %d", type, r.seconds,
+                       r.gbPerSecond, r.peakRSS >> 20, r.peakAnonymous >> 20, r.exitStatus))
+            results.append(r)
+        }
+        if o.json {
+            let rows = results.map { r in
+                String(format: #"{"type": "%@", "seconds": %.3f, "input_bytes": %d, "output_bytes": %d, "gb_per_second": %.4f, "peak_rss_bytes": %d, "peak_anon_bytes": %d, "exit_status": %d}"#,
+                       r.type, r.seconds, r.inputBytes, r.outputBytes, r.gbPerSecond, r.peakRSS, r.peakAnonymous, r.exitStatus)
+            }
+            print("[\n  " + rows.joined(separator: ",\n  ") + "\n]")
+        } else {
+            print(table(results, header: writeLine))
+        }
+        return results.allSatisfy { $0.exitStatus == 0 } ? 0 : 1
+    }
+
+    static func table(_ results: [Result], header: String) -> String {
+        var lines = header.isEmpty ? [] : [header]
+        lines.append("type       seconds   GB/s in   out MB   peak RSS MB   peak anon MB   status")
+        for r in results {
+            lines.append(String(format: "%-9@ %8.2f %9.3f %8d %13d %14d   %@", r.type as NSString, r.seconds, r.gbPerSecond,
+                                r.outputBytes / 1_000_000, r.peakRSS >> 20, r.peakAnonymous >> 20,
+                                r.exitStatus == 0 ? "ok" : "exit \(r.exitStatus)"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Runs `argv` with stdout and stderr to /dev/null; returns wall time and peak memory.
+    static func measure(_ argv: [String]) throws -> Result {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var cArgs = argv.map { strdup($0) }
+        cArgs.append(nil)
+        defer { for p in cArgs { free(p) } }
+        var pid: pid_t = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
+        guard rc == 0 else { throw FormatError(.io, file: argv[0], "posix_spawn failed: \(String(cString: strerror(rc)))") }
+
+        // Sample RssAnon while the child runs.
+        let sampler = AnonymousMemorySampler(pid: pid)
+        let thread = Thread { sampler.loop() }
+        thread.start()
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        sampler.stop()
+        let exit = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return Result(type: "", seconds: seconds, inputBytes: 0, outputBytes: 0, peakRSS: usage.ru_maxrss * 1024,
+                      peakAnonymous: sampler.peak, exitStatus: exit)
+    }
+
+    /// Total size of the regular files at `path` (a file, or a directory's files ending in `suffix`).
+    static func directoryBytes(_ path: String, suffix: String) throws -> Int {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { return 0 }
+        if !isDirectory.boolValue { return (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        return try fm.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(suffix) }.reduce(0) {
+            $0 + ((try fm.attributesOfItem(atPath: path + "/" + $1)[.size] as? Int) ?? 0)
+        }
+    }
+
+    static func log(_ message: String) {
+        FileHandle.standardError.write(Data("lowbit-bench convert: \(message)\n".utf8))
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("lowbit-bench convert: \(message)\n\(usage)\n".utf8))
+        exit(2)
+    }
+}
+
+/// Polls /proc/PID/status for RssAnon and keeps the largest value seen.
+private final class AnonymousMemorySampler: @unchecked Sendable {
+    let path: String
+    private let lock = NSLock()
+    private var running = true
+    private var peakBytes = 0
+
+    init(pid: pid_t) { path = "/proc/\(pid)/status" }
+
+    var peak: Int { lock.withLock { peakBytes } }
+
+    func stop() { lock.withLock { running = false } }
+
+    func loop() {
+        while lock.withLock({ running }) {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
+               let kB = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) }) {
+                lock.withLock { peakBytes = max(peakBytes, kB * 1024) }
+            }
+            usleep(20_000)
+        }
+    }
+}
+
+/// A Llama-3-8B-shaped BF16 checkpoint with random normal weights (std 0.02; norms 1).
+struct SyntheticLlama {
+    var hidden = 4096
+    var ffn = 14336
+    var heads = 32
+    var kvHeads = 8
+    var layers: Int
+    var vocabulary: Int
+
+    var tensors: [(name: String, shape: [Int])] {
+        let kv = hidden / heads * kvHeads
+        var list: [(String, [Int])] = [("model.embed_tokens.weight", [vocabulary, hidden])]
+        for i in 0..<layers {
+            let p = "model.layers.\(i)."
+            list += [
+                (p + "input_layernorm.weight", [hidden]),
+                (p + "self_attn.q_proj.weight", [hidden, hidden]), (p + "self_attn.k_proj.weight", [kv, hidden]),
+                (p + "self_attn.v_proj.weight", [kv, hidden]), (p + "self_attn.o_proj.weight", [hidden, hidden]),
+                (p + "post_attention_layernorm.weight", [hidden]),
+                (p + "mlp.gate_proj.weight", [ffn, hidden]), (p + "mlp.up_proj.weight", [ffn, hidden]),
+                (p + "mlp.down_proj.weight", [hidden, ffn]),
+            ]
+        }
+        list += [("model.norm.weight", [hidden]), ("lm_head.weight", [vocabulary, hidden])]
+        return list
+    }
+
+    var byteCount: Int { tensors.reduce(0) { $0 + 2 * $1.shape.reduce(1, *) } }
+
+    /// Writes model.safetensors, config.json and a tokenizer; returns the seconds spent on the weights.
+    func write(to directory: String) throws -> Double {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let plan = tensors.map { PlannedTensor(name: $0.name, type: .safetensors(.BF16), shape: $0.shape) }
+        let writer = try SafetensorsWriter(path: directory + "/model.safetensors", tensors: plan, metadata: [("format", "pt")])
+        let table = Self.normalTable()
+        let chunk = 16 << 20  // elements per buffer (32 MB)
+        var buffer = [UInt16](repeating: 0, count: chunk)
+        var seed: UInt64 = 0x1234_5678_9ABC_DEF1
+        for (name, shape) in tensors {
+            var remaining = shape.reduce(1, *)
+            while remaining > 0 {
+                let n = min(chunk, remaining)
+                if name.hasSuffix("norm.weight") {
+                    for i in 0..<n { buffer[i] = 0x3F80 }  // 1.0
+                } else {
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    Self.fill(&buffer, count: n, table: table, seed: seed)
+                }
+                try buffer.withUnsafeBytes { try writer.append(UnsafeRawBufferPointer(rebasing: $0[0..<(2 * n)])) }
+                remaining -= n
+            }
+        }
+        try writer.finish()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let config = """
+            {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": \(hidden),
+             "intermediate_size": \(ffn), "num_hidden_layers": \(layers), "num_attention_heads": \(heads),
+             "num_key_value_heads": \(kvHeads), "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
+             "rope_theta": 500000.0, "vocab_size": \(vocabulary), "tie_word_embeddings": false,
+             "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16"}
+            """
+        try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fixtures/tokenizer/tiny-llama3.tokenizer.json").path
+        try? FileManager.default.removeItem(atPath: directory + "/tokenizer.json")
+        try FileManager.default.copyItem(atPath: tokenizer, toPath: directory + "/tokenizer.json")
+        return seconds
+    }
+
+    /// 65,536 BF16 samples of N(0, 0.02^2) (Box-Muller on a fixed LCG), indexed by 16 random bits.
+    static func normalTable() -> [UInt16] {
+        var state: UInt64 = 42
+        func uniform() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (Double(state >> 11) + 0.5) / Double(1 << 53)
+        }
+        var floats = [Float](repeating: 0, count: 1 << 16)
+        for i in stride(from: 0, to: floats.count, by: 2) {
+            let r = (-2 * Foundation.log(uniform())).squareRoot(), t = 2 * Double.pi * uniform()
+            floats[i] = Float(0.02 * r * cos(t))
+            floats[i + 1] = Float(0.02 * r * sin(t))
+        }
+        return floats.map { f in
+            let b = f.bitPattern
+            return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)  // round to nearest even
+        }
+    }
+
+    /// Fills `count` elements with table samples, 4 per 64-bit xorshift draw, on all cores.
+    static func fill(_ buffer: inout [UInt16], count: Int, table: [UInt16], seed: UInt64) {
+        let pieces = 64
+        let per = (count + pieces - 1) / pieces
+        buffer.withUnsafeMutableBufferPointer { out in
+            table.withUnsafeBufferPointer { tab in
+                let o = SyntheticPointers(out: out.baseAddress!, table: tab.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: pieces) { p in
+                    var s = (seed ^ (UInt64(p + 1) &* 0x9E37_79B9_7F4A_7C15)) | 1
+                    var i = p * per
+                    let end = min(count, i + per)
+                    while i < end {
+                        s ^= s << 13; s ^= s >> 7; s ^= s << 17
+                        var bits = s
+                        for _ in 0..<4 where i < end {
+                            o.out[i] = o.table[Int(bits & 0xFFFF)]
+                            bits >>= 16
+                            i += 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+private struct SyntheticPointers: @unchecked Sendable {
+    let out: UnsafeMutablePointer<UInt16>
+    let table: UnsafePointer<UInt16>
+}
