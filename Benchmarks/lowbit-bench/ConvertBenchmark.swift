@@ -51,6 +51,8 @@ enum ConvertBenchmark {
         var peakRSS: Int
         var peakAnonymous: Int
         var exitStatus: Int32
+        /// User + system CPU seconds of the child (a load-independent view on a busy machine).
+        var cpuSeconds: Double = 0
         var gbPerSecond: Double { Double(inputBytes) / seconds / 1e9 }
     }
 
@@ -119,14 +121,15 @@ enum ConvertBenchmark {
             r.inputBytes = inputBytes
             r.outputBytes = (try? directoryBytes(output, suffix: "")) ?? 0
             try? FileManager.default.removeItem(atPath: output)
-            log(String(format: "%@: %.2f s, %.3f GB/s, peak RSS %d MB, peak anon %d MB, exit %d", type, r.seconds,
-                       r.gbPerSecond, r.peakRSS >> 20, r.peakAnonymous >> 20, r.exitStatus))
+            log(String(format: "%@: %.2f s, %.3f GB/s, %.1f CPU s, peak RSS %d MB, peak anon %d MB, exit %d", type, r.seconds,
+                       r.gbPerSecond, r.cpuSeconds, r.peakRSS >> 20, r.peakAnonymous >> 20, r.exitStatus))
             results.append(r)
         }
         if o.json {
             let rows = results.map { r in
-                String(format: #"{"type": "%@", "seconds": %.3f, "input_bytes": %d, "output_bytes": %d, "gb_per_second": %.4f, "peak_rss_bytes": %d, "peak_anon_bytes": %d, "exit_status": %d}"#,
-                       r.type, r.seconds, r.inputBytes, r.outputBytes, r.gbPerSecond, r.peakRSS, r.peakAnonymous, r.exitStatus)
+                String(format: #"{"type": "%@", "seconds": %.3f, "input_bytes": %d, "output_bytes": %d, "gb_per_second": %.4f, "peak_rss_bytes": %d, "peak_anon_bytes": %d, "cpu_seconds": %.2f, "exit_status": %d}"#,
+                       r.type, r.seconds, r.inputBytes, r.outputBytes, r.gbPerSecond, r.peakRSS, r.peakAnonymous, r.cpuSeconds,
+                       r.exitStatus)
             }
             print("[\n  " + rows.joined(separator: ",\n  ") + "\n]")
         } else {
@@ -137,9 +140,10 @@ enum ConvertBenchmark {
 
     static func table(_ results: [Result], header: String) -> String {
         var lines = header.isEmpty ? [] : [header]
-        lines.append("type       seconds   GB/s in   out MB   peak RSS MB   peak anon MB   status")
+        lines.append("type       seconds   GB/s in   CPU s   out MB   peak RSS MB   peak anon MB   status")
         for r in results {
-            lines.append(String(format: "%-9@ %8.2f %9.3f %8d %13d %14d   %@", r.type as NSString, r.seconds, r.gbPerSecond,
+            lines.append(r.type.padding(toLength: 8, withPad: " ", startingAt: 0) + String(
+                format: " %8.2f %9.3f %7.1f %8d %13d %14d   %@", r.seconds, r.gbPerSecond, r.cpuSeconds,
                                 r.outputBytes / 1_000_000, r.peakRSS >> 20, r.peakAnonymous >> 20,
                                 r.exitStatus == 0 ? "ok" : "exit \(r.exitStatus)"))
         }
@@ -171,8 +175,10 @@ enum ConvertBenchmark {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         sampler.stop()
         let exit = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         return Result(type: "", seconds: seconds, inputBytes: 0, outputBytes: 0, peakRSS: usage.ru_maxrss * 1024,
-                      peakAnonymous: sampler.peak, exitStatus: exit)
+                      peakAnonymous: sampler.peak, exitStatus: exit, cpuSeconds: cpu)
     }
 
     /// Total size of the regular files at `path` (a file, or a directory's files ending in `suffix`).

@@ -22,8 +22,10 @@ struct JobRunner {
     let job: TensorJob
     let source: any TensorSource
     let measureError: Bool
-    /// Floats per strip (about 32 MB of F32).
-    static let stripElements = 8 << 20
+    /// Floats per strip (about 16 MB of F32). Strip buffers stay below glibc's largest mmap
+    /// threshold (32 MiB), so after the first strip they are recycled from the heap instead of
+    /// being mapped, faulted in and zeroed by the kernel afresh every time.
+    static let stripElements = 4 << 20
 
     func run(into out: StripWriter, progress: (Int) -> Void) throws -> TensorReport {
         var accumulator = ErrorMetrics.Accumulator()
@@ -99,14 +101,58 @@ struct JobRunner {
     func checkFinite(_ values: [Float], tensor: TensorInfo) throws {
         var nonFinite = false
         values.withUnsafeBufferPointer { v in
-            var bad: UInt32 = 0
-            for x in v { bad |= (x.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
-            nonFinite = bad != 0
+            let n = v.count
+            let chunks = (n + Self.parallelChunk - 1) / Self.parallelChunk
+            guard chunks > 1 else { nonFinite = Self.hasNonFinite(v); return }
+            var flags = [Bool](repeating: false, count: chunks)
+            flags.withUnsafeMutableBufferPointer { f in
+                let shared = ChunkPointers(source: v.baseAddress!, flags: f.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                    let start = c * Self.parallelChunk
+                    shared.flags[c] = Self.hasNonFinite(UnsafeBufferPointer(start: shared.source + start,
+                                                                            count: min(n, start + Self.parallelChunk) - start))
+                }
+            }
+            nonFinite = flags.contains(true)
         }
         guard nonFinite else { return }
         let nan = values.filter(\.isNaN).count
         throw ConvertError.nonFiniteWeights(tensor: tensor.name, file: tensor.file, nan: nan,
                                             inf: values.filter(\.isInfinite).count)
+    }
+
+    /// Elements per parallel chunk of the whole-strip passes (finiteness check, error metrics).
+    static let parallelChunk = 1 << 18
+
+    static func hasNonFinite(_ v: UnsafeBufferPointer<Float>) -> Bool {
+        var bad: UInt32 = 0
+        for x in v { bad |= (x.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+        return bad != 0
+    }
+
+    /// Adds a strip's error to `accumulator`, in fixed chunks on all cores merged in order (so the
+    /// result does not depend on scheduling).
+    static func accumulateError(original: [Float], reconstructed: [Float], into accumulator: inout ErrorMetrics.Accumulator) {
+        let n = original.count
+        let chunks = (n + parallelChunk - 1) / parallelChunk
+        guard chunks > 1 else {
+            original.withUnsafeBufferPointer { o in reconstructed.withUnsafeBufferPointer { accumulator.add(original: o, reconstructed: $0) } }
+            return
+        }
+        var parts = [ErrorMetrics.Accumulator](repeating: ErrorMetrics.Accumulator(), count: chunks)
+        parts.withUnsafeMutableBufferPointer { p in
+            original.withUnsafeBufferPointer { o in
+                reconstructed.withUnsafeBufferPointer { r in
+                    let shared = ErrorChunkPointers(parts: p.baseAddress!, original: o.baseAddress!, reconstructed: r.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                        let start = c * parallelChunk, count = min(n, start + parallelChunk) - start
+                        shared.parts[c].add(original: UnsafeBufferPointer(start: shared.original + start, count: count),
+                                            reconstructed: UnsafeBufferPointer(start: shared.reconstructed + start, count: count))
+                    }
+                }
+            }
+        }
+        for part in parts { accumulator.merge(part) }
     }
 
     func rawRows(_ tensor: TensorInfo, _ rows: Range<Int>) throws -> [UInt8] {
@@ -169,7 +215,7 @@ struct JobRunner {
                         try TensorDecoder.decode(bytes, as: .ggml(t), into: $0, name: job.outputName)
                     }
                 }
-                values.withUnsafeBufferPointer { o in decoded.withUnsafeBufferPointer { accumulator.add(original: o, reconstructed: $0) } }
+                Self.accumulateError(original: values, reconstructed: decoded, into: &accumulator)
             }
             try out.append(encoded)
         case .fp8(let q):
@@ -191,7 +237,7 @@ struct JobRunner {
                         decoded.withUnsafeMutableBufferPointer { d in q.dequantize(codes: c, scales: s, rowLength: width, into: d) }
                     }
                 }
-                values.withUnsafeBufferPointer { o in decoded.withUnsafeBufferPointer { accumulator.add(original: o, reconstructed: $0) } }
+                Self.accumulateError(original: values, reconstructed: decoded, into: &accumulator)
             }
             if q.granularity == .tensor {
                 scales = [stripScales[0]]
@@ -225,7 +271,7 @@ struct JobRunner {
                         }
                     }
                 }
-                values.withUnsafeBufferPointer { o in decoded.withUnsafeBufferPointer { accumulator.add(original: o, reconstructed: $0) } }
+                Self.accumulateError(original: values, reconstructed: decoded, into: &accumulator)
             }
             scales += stripScales
             offsets += stripOffsets
@@ -270,4 +316,17 @@ struct JobRunner {
         default: .f32
         }
     }
+}
+
+/// Pointers shared by the chunks of ``JobRunner/checkFinite(_:tensor:)`` (each chunk writes its own flag).
+private struct ChunkPointers: @unchecked Sendable {
+    let source: UnsafePointer<Float>
+    let flags: UnsafeMutablePointer<Bool>
+}
+
+/// Pointers shared by the chunks of ``JobRunner/accumulateError(original:reconstructed:into:)``.
+private struct ErrorChunkPointers: @unchecked Sendable {
+    let parts: UnsafeMutablePointer<ErrorMetrics.Accumulator>
+    let original: UnsafePointer<Float>
+    let reconstructed: UnsafePointer<Float>
 }

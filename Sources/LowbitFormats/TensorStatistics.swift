@@ -250,10 +250,14 @@ extension TensorStatistics {
 
         let shared = SharedState(items: items, chunksPerTensor: chunksPerTensor)
         let workers = Swift.max(1, Swift.min(threads, items.count))
-        let maxChunk = items.indices.map { items[$0].blocks * decoders[items[$0].tensor]!.elementsPerBlock }.max() ?? 0
+        // Each chunk is decoded in pieces of about `pieceElements` values, so the per-thread
+        // scratch stays small (64 KB) and in cache whatever the chunk size or block type.
+        let pieceElements = 16_384
+        let maxBlock = decoders.compactMap { $0?.elementsPerBlock }.max() ?? 1
+        let scratchCapacity = Swift.max(pieceElements, maxBlock)
         let immutableDecoders = decoders
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, maxChunk))
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCapacity)
             defer { scratch.deallocate() }
             while let itemIndex = shared.next() {
                 let item = shared.items[itemIndex]
@@ -265,8 +269,17 @@ extension TensorStatistics {
                 do {
                     let stats = try source.withBytes(of: tensor) { bytes -> TensorStatistics in
                         guard count > 0, let base = bytes.baseAddress else { return .empty }
-                        d.decode(base + byteStart, scratch, count)
-                        return TensorStatistics(UnsafeBufferPointer(start: scratch, count: count))
+                        let blocksPerPiece = Swift.max(1, pieceElements / d.elementsPerBlock)
+                        var result = TensorStatistics.empty
+                        var block = 0
+                        while block < item.blocks {
+                            let n = Swift.min(blocksPerPiece, item.blocks - block)
+                            let elements = n * d.elementsPerBlock
+                            d.decode(base + byteStart + block * d.bytesPerBlock, scratch, elements)
+                            result = result.merged(with: TensorStatistics(UnsafeBufferPointer(start: scratch, count: elements)))
+                            block += n
+                        }
+                        return result
                     }
                     let done = shared.finish(itemIndex, stats)
                     if done { source.release(tensor) }

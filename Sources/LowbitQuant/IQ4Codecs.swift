@@ -21,12 +21,8 @@ public struct IQ4NLCodec: RowCodec {
             for b in 0..<(count / 32) {
                 let block = source + 18 * b
                 let d = KQuantMath.loadHalf(block, 0)
-                let qs = (block + 2).assumingMemoryBound(to: UInt8.self)
-                let y = destination + 32 * b
-                for j in 0..<16 {
-                    y[j] = d * Float(table[Int(qs[j] & 0xF)])
-                    y[j + 16] = d * Float(table[Int(qs[j] >> 4)])
-                }
+                IQ4NonLinear.decode((block + 2).assumingMemoryBound(to: UInt8.self), scale: d, table: table,
+                                    into: destination + 32 * b)
             }
         }
     }
@@ -61,12 +57,8 @@ public struct IQ4XSCodec: RowCodec {
                     let low = (bytes[4 + ib / 2] >> (4 * UInt8(ib % 2))) & 0xF
                     let ls = Int32(low) | Int32((high >> (2 * ib)) & 3) << 4
                     let dl = d * Float(ls - 32)
-                    let qs = bytes + 8 + 16 * ib
-                    let y = destination + 256 * b + 32 * ib
-                    for j in 0..<16 {
-                        y[j] = dl * Float(table[Int(qs[j] & 0xF)])
-                        y[j + 16] = dl * Float(table[Int(qs[j] >> 4)])
-                    }
+                    IQ4NonLinear.decode(bytes + 8 + 16 * ib, scale: dl, table: table,
+                                        into: destination + 256 * b + 32 * ib)
                 }
             }
         }

@@ -9,6 +9,17 @@ enum IQ4NonLinear {
     static let levels: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
     static let floatLevels: [Float] = levels.map { Float($0) }
 
+    /// Decodes one group of 32 elements packed as 16 bytes of table indices (element `j` in the
+    /// low nibble of `qs[j]`, element `16 + j` in its high nibble): `y = scale * table[index]`.
+    @inline(__always)
+    static func decode(_ qs: UnsafePointer<UInt8>, scale: Float, table: UnsafeBufferPointer<Int8>,
+                       into y: UnsafeMutablePointer<Float>) {
+        for j in 0..<16 {
+            y[j] = scale * Float(table[Int(qs[j] & 0xF)])
+            y[j + 16] = scale * Float(table[Int(qs[j] >> 4)])
+        }
+    }
+
     /// Trial scales either side of the first guess.
     static let trials = 7
 

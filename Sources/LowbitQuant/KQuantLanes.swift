@@ -66,6 +66,26 @@ enum KQuantLanes {
         func row(_ r: Int) -> UnsafeMutablePointer<Float> { state + 16 * r }
     }
 
+    /// Per lane, over the `n` elements `x[16*i + lane]`: the largest magnitude into `amax` and the
+    /// element that has it (the first on ties; 0 for an all-zero lane) into `value`.
+    @inline(__always)
+    static func signedAbsMax(_ n: Int, _ x: UnsafePointer<Float>, amax: UnsafeMutablePointer<Float>,
+                             value: UnsafeMutablePointer<Float>) {
+        for k in 0..<16 {
+            amax[k] = 0
+            value[k] = 0
+        }
+        for i in 0..<n {
+            let xi = x + 16 * i
+            for k in 0..<16 {
+                let ax = abs(xi[k])
+                let bigger = ax > amax[k]
+                amax[k] = bigger ? ax : amax[k]
+                value[k] = bigger ? xi[k] : value[k]
+            }
+        }
+    }
+
     /// Lane form of ``KQuantMath/affineScale`` (the reference's `make_qkx2_quants`) over groups of
     /// `n` elements in `s.x` with weights `s.weights`; levels go to `s.levels`, scales and mins
     /// (non-negative, to subtract) to `scaleOut` and `minOut` (16 each).
@@ -199,19 +219,7 @@ enum KQuantLanes {
         let amax = s.row(0), maxV = s.row(1), iscale = s.row(2), sumlx = s.row(3), suml2 = s.row(4)
         let best = s.row(5), better = s.row(6)
         let lo = -nmax, hi = nmax - 1
-        for k in 0..<16 {
-            amax[k] = 0
-            maxV[k] = 0
-        }
-        for i in 0..<n {
-            let xi = x + 16 * i
-            for k in 0..<16 {
-                let ax = abs(xi[k])
-                let bigger = ax > amax[k]
-                amax[k] = bigger ? ax : amax[k]
-                maxV[k] = bigger ? xi[k] : maxV[k]
-            }
-        }
+        signedAbsMax(n, x, amax: amax, value: maxV)
         for k in 0..<16 {
             iscale[k] = Float(-nmax) / maxV[k]
             sumlx[k] = 0
@@ -298,22 +306,36 @@ enum KQuantLanes {
         let x = s.x
         let amax = s.row(0), maxV = s.row(1), id = s.row(2), sumqx = s.row(3), sumq2 = s.row(4)
         let best = s.row(5)
-        for k in 0..<16 {
-            amax[k] = 0
-            maxV[k] = 0
-        }
-        for i in 0..<n {
-            let xi = x + 16 * i
-            for k in 0..<16 {
-                let ax = abs(xi[k])
-                let bigger = ax > amax[k]
-                amax[k] = bigger ? ax : amax[k]
-                maxV[k] = bigger ? xi[k] : maxV[k]
-            }
-        }
+        signedAbsMax(n, x, amax: amax, value: maxV)
         for k in 0..<16 {
             d[k] = -maxV[k] / v[0]
             id[k] = 1 / d[k]
+        }
+        nonLinearSums(n, x, values: v, inverseScale: id, sumqx: sumqx, sumq2: sumq2)
+        for k in 0..<16 {
+            d[k] = sumq2[k] > 0 ? sumqx[k] / sumq2[k] : 0
+            best[k] = d[k] * sumqx[k]
+        }
+        for itry in -trials...trials {
+            let numerator = Float(itry) + v[0]
+            for k in 0..<16 { id[k] = numerator / maxV[k] }
+            nonLinearSums(n, x, values: v, inverseScale: id, sumqx: sumqx, sumq2: sumq2)
+            for k in 0..<16 {
+                let better = sumq2[k] > 0 && sumqx[k] * sumqx[k] > best[k] * sumq2[k]
+                d[k] = better ? sumqx[k] / sumq2[k] : d[k]
+                best[k] = better ? d[k] * sumqx[k] : best[k]
+            }
+        }
+        for k in 0..<16 { d[k] = amax[k] < KQuantMath.groupMaxEps ? 0 : d[k] }
+    }
+
+    /// Per lane, with the inverse scale `id[lane]`: each element's nearest table level `q` and the
+    /// `x^2`-weighted sums `sum(w q x)` into `sumqx` and `sum(w q^2)` into `sumq2` (in element order).
+    @inline(__always)
+    static func nonLinearSums(_ n: Int, _ x: UnsafePointer<Float>, values v: UnsafePointer<Float>,
+                              inverseScale id: UnsafePointer<Float>, sumqx: UnsafeMutablePointer<Float>,
+                              sumq2: UnsafeMutablePointer<Float>) {
+        for k in 0..<16 {
             sumqx[k] = 0
             sumq2[k] = 0
         }
@@ -326,32 +348,5 @@ enum KQuantLanes {
                 sumq2[k] += w * q * q
             }
         }
-        for k in 0..<16 {
-            d[k] = sumq2[k] > 0 ? sumqx[k] / sumq2[k] : 0
-            best[k] = d[k] * sumqx[k]
-        }
-        for itry in -trials...trials {
-            let numerator = Float(itry) + v[0]
-            for k in 0..<16 {
-                id[k] = numerator / maxV[k]
-                sumqx[k] = 0
-                sumq2[k] = 0
-            }
-            for i in 0..<n {
-                let xi = x + 16 * i
-                for k in 0..<16 {
-                    let q = nearestLevel(id[k] * xi[k], v)
-                    let w = xi[k] * xi[k]
-                    sumqx[k] += w * q * xi[k]
-                    sumq2[k] += w * q * q
-                }
-            }
-            for k in 0..<16 {
-                let better = sumq2[k] > 0 && sumqx[k] * sumqx[k] > best[k] * sumq2[k]
-                d[k] = better ? sumqx[k] / sumq2[k] : d[k]
-                best[k] = better ? d[k] * sumqx[k] : best[k]
-            }
-        }
-        for k in 0..<16 { d[k] = amax[k] < KQuantMath.groupMaxEps ? 0 : d[k] }
     }
 }

@@ -96,12 +96,7 @@ enum InspectReport {
     /// `{"format", "metadata", "tensors"}`.
     static func json(source: any TensorSource, tensors: [TensorInfo], statistics: [TensorStatistics?]?) -> JSONValue {
         let items: [JSONValue] = tensors.indices.map { i in
-            var entry = JSONOutput.json(tensors[i], stats: statistics?[i] ?? nil)
-            if statistics != nil, statistics?[i] == nil, case .object(var members) = entry {
-                members.append((key: "stats", value: .null))
-                entry = .object(members)
-            }
-            return entry
+            JSONOutput.json(tensors[i], stats: statistics?[i] ?? nil, includeStats: statistics != nil)
         }
         return .object([
             (key: "format", value: .string(source.format.rawValue)),

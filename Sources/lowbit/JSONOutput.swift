@@ -54,8 +54,9 @@ enum JSONOutput {
         ])
     }
 
-    /// One tensor as `{"name", "dtype", "shape", "offset", "nbytes", "file"}` (+ `"stats"`).
-    static func json(_ tensor: TensorInfo, stats: TensorStatistics?) -> JSONValue {
+    /// One tensor as `{"name", "dtype", "shape", "offset", "nbytes", "file"}`; with
+    /// `includeStats`, also `"stats"`: the statistics, or `null` for a type Lowbit cannot decode.
+    static func json(_ tensor: TensorInfo, stats: TensorStatistics?, includeStats: Bool) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [
             (key: "name", value: .string(tensor.name)),
             (key: "dtype", value: .string(tensor.type.name)),
@@ -64,7 +65,7 @@ enum JSONOutput {
             (key: "nbytes", value: .integer(Int64(tensor.byteCount))),
             (key: "file", value: .string(tensor.file)),
         ]
-        if let stats { members.append((key: "stats", value: json(stats))) }
+        if includeStats { members.append((key: "stats", value: stats.map(json) ?? .null)) }
         return .object(members)
     }
 }

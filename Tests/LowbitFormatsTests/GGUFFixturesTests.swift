@@ -51,6 +51,17 @@ enum GGUFFixtures {
         }
     }
 
+    /// Checks a tensor's name, type, shape, offset and size against a listing entry written by
+    /// gguf-py (keys `name`, `type`, `shape`, `offset`, `nbytes`).
+    static func expectListing(_ info: TensorInfo, _ entry: [String: Any],
+                              sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(info.name == entry["name"] as? String, sourceLocation: sourceLocation)
+        #expect(info.type.name == entry["type"] as? String, "\(info.name)", sourceLocation: sourceLocation)
+        #expect(info.shape == entry["shape"] as? [Int], "\(info.name)", sourceLocation: sourceLocation)
+        #expect(info.offset == entry["offset"] as? Int, "\(info.name)", sourceLocation: sourceLocation)
+        #expect(info.byteCount == entry["nbytes"] as? Int, "\(info.name)", sourceLocation: sourceLocation)
+    }
+
     static func bytes(hex: String) -> [UInt8] {
         var out: [UInt8] = []
         var it = hex.utf8.makeIterator()
@@ -137,11 +148,7 @@ func formatError(_ body: () throws -> Void) -> FormatError? {
         let tensors = try #require(expected["tensors"] as? [[String: Any]])
         #expect(file.tensors.count == tensors.count)
         for (t, info) in zip(tensors, file.tensors) {
-            #expect(info.name == t["name"] as? String)
-            #expect(info.type.name == t["type"] as? String)
-            #expect(info.shape == t["shape"] as? [Int])
-            #expect(info.offset == t["offset"] as? Int)
-            #expect(info.byteCount == t["nbytes"] as? Int)
+            GGUFFixtures.expectListing(info, t)
             #expect(info.file == file.path)
             let want = GGUFFixtures.bytes(hex: try #require(t["hex"] as? String))
             let got = try file.withBytes(of: info) { Array($0) }

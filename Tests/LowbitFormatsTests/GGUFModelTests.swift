@@ -33,13 +33,7 @@ struct GGUFModelTests {
         let tensors = try #require(expected["tensors"] as? [[String: Any]])
         #expect(file.tensors.count == 272)
         #expect(tensors.count == 272)
-        for (t, info) in zip(tensors, file.tensors) {
-            #expect(info.name == t["name"] as? String)
-            #expect(info.type.name == t["type"] as? String)
-            #expect(info.shape == t["shape"] as? [Int])
-            #expect(info.offset == t["offset"] as? Int)
-            #expect(info.byteCount == t["nbytes"] as? Int)
-        }
+        for (t, info) in zip(tensors, file.tensors) { GGUFFixtures.expectListing(info, t) }
         #expect(file.metadataValue("general.architecture")?.stringValue == "llama")
         #expect(file.metadataValue("tokenizer.ggml.tokens")?.arrayValue?.count == 49152)
         let attnK = try #require(file.tensor(named: "blk.0.attn_k.weight"))

@@ -14,11 +14,8 @@ import LowbitTokenizer
     @Test(arguments: ["add=1,special=0", "add=1,special=1", "add=0,special=0"])
     func matchesLlamaCpp(_ mode: String) throws {
         let cases = try Self.cases.get()
-        let options = TokenizerFixtures.options(mode)
-        let problems = mismatches(try Self.tokenizer.get(), texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?[mode]),
-                                  addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(try Self.tokenizer.get(), texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["llama_cpp"]?[mode]), mode: mode)
     }
 
     @Test func settings() throws {
@@ -53,11 +50,8 @@ import LowbitTokenizer
         #expect(export.tokenTypes[0] == .unknown && export.tokenTypes[1] == .control)
         let tokenizer = try Tokenizer(ggufMetadata: export.ggufMetadata)
         for mode in ["add=1,special=0", "add=0,special=1"] {
-            let options = TokenizerFixtures.options(mode)
-            let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
-                                      expected: TokenizerFixtures.ids(cases["llama_cpp"]?[mode]),
-                                      addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
-            #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+            expectEncodings(tokenizer, texts: TokenizerFixtures.texts(cases),
+                            expected: TokenizerFixtures.ids(cases["llama_cpp"]?[mode]), mode: mode)
         }
         #expect(throws: TokenizerError.self) { try TokenizerExport(sentencePieceModel: [0x0A, 0x05, 0x0A], config: nil) }
     }

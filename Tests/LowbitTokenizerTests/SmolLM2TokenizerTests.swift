@@ -27,11 +27,8 @@ import LowbitTokenizer
     @Test(arguments: ["add=1,special=0", "add=1,special=1", "add=0,special=1"])
     func matchesLlamaCpp(_ mode: String) throws {
         let cases = try Self.cases.get()
-        let options = TokenizerFixtures.options(mode)
-        let problems = mismatches(try Self.tokenizer.get(), texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?[mode]),
-                                  addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(try Self.tokenizer.get(), texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["llama_cpp"]?[mode]), mode: mode)
     }
 
     /// The same vocabulary as a tokenizer.json (SmolLM2's configuration: Digits + ByteLevel).
@@ -40,11 +37,8 @@ import LowbitTokenizer
         let cases = try Self.cases.get()
         let tokenizer = try Self.jsonTokenizer.get()
         #expect(tokenizer.preTokenizerName == "smollm")
-        let options = TokenizerFixtures.options(mode)
-        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["tokenizers"]?[mode]),
-                                  addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(tokenizer, texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["tokenizers"]?[mode]), mode: mode)
     }
 
     /// GGUF metadata -> tokenizer.json + tokenizer_config.json (the converter's way back) ->
@@ -59,10 +53,8 @@ import LowbitTokenizer
         #expect(tokenizer.preTokenizerName == "smollm")
         #expect(tokenizer.bosTokenId == 1 && tokenizer.eosTokenId == 2 && !tokenizer.addsBOS)
         let cases = try Self.cases.get()
-        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?["add=1,special=1"]),
-                                  addSpecial: true, parseSpecial: true)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(tokenizer, texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["llama_cpp"]?["add=1,special=1"]), mode: "add=1,special=1")
         let back = try TokenizerExport(tokenizerJSON: try export.tokenizerJSON(), config: config)
         #expect(back.tokens == export.tokens && back.tokenTypes == export.tokenTypes)
         #expect(back.bosTokenId == export.bosTokenId && back.eosTokenId == export.eosTokenId)
@@ -83,10 +75,8 @@ import LowbitTokenizer
         let file = try GGUFFile(path: TokenizerFixtures.smolLM2Path)
         let tokenizer = try Tokenizer(ggufMetadata: file.metadata)
         let cases = try Self.cases.get()
-        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?["add=1,special=1"]),
-                                  addSpecial: true, parseSpecial: true)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(tokenizer, texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["llama_cpp"]?["add=1,special=1"]), mode: "add=1,special=1")
     }
 
     /// The default evaluation text (botchan.txt between the Gutenberg markers) gives llama.cpp's

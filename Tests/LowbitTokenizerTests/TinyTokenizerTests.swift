@@ -19,11 +19,8 @@ import LowbitTokenizer
     func tokenizerJSONMatchesHuggingFace(_ style: String, _ mode: String) throws {
         let cases = try Self.cases.get()
         let tokenizer = try Tokenizer(tokenizerJSON: try Self.tokenizerJSON(style))
-        let options = TokenizerFixtures.options(mode)
-        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["tokenizers"]?[style]?[mode]),
-                                  addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(tokenizer, texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["tokenizers"]?[style]?[mode]), mode: mode)
     }
 
     /// tokenizer.json -> GGUF metadata (as the converter writes it) -> tokenizer, against llama.cpp
@@ -34,11 +31,8 @@ import LowbitTokenizer
         let cases = try Self.cases.get()
         let export = try TokenizerExport(tokenizerJSON: try Self.tokenizerJSON(style), config: nil)
         let tokenizer = try Tokenizer(ggufMetadata: export.ggufMetadata)
-        let options = TokenizerFixtures.options(mode)
-        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?[style]?[mode]),
-                                  addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(tokenizer, texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["llama_cpp"]?[style]?[mode]), mode: mode)
     }
 
     /// The GPT-2-style vocabulary under llama.cpp's `default`, `smollm` and `llama-bpe`
@@ -53,10 +47,8 @@ import LowbitTokenizer
         metadata.append(("tokenizer.ggml.add_bos_token", .bool(pre == "llama-bpe")))
         let tokenizer = try Tokenizer(ggufMetadata: metadata)
         #expect(tokenizer.preTokenizerName == pre)
-        let problems = mismatches(tokenizer, texts: TokenizerFixtures.texts(cases),
-                                  expected: TokenizerFixtures.ids(cases["llama_cpp"]?["gpt2-\(pre)"]?["add=1,special=1"]),
-                                  addSpecial: true, parseSpecial: true)
-        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        expectEncodings(tokenizer, texts: TokenizerFixtures.texts(cases),
+                        expected: TokenizerFixtures.ids(cases["llama_cpp"]?["gpt2-\(pre)"]?["add=1,special=1"]), mode: "add=1,special=1")
     }
 
     @Test func preTokenizerNames() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import LowbitFormats
 import LowbitTokenizer
+import Testing
 
 /// Loads the committed fixtures of fixtures/tokenizer/ (made by make_fixtures.py).
 enum TokenizerFixtures {
@@ -98,15 +99,19 @@ extension String {
     }
 }
 
-/// Compares encodings with expected ids and describes the first differences.
-func mismatches(_ tokenizer: Tokenizer, texts: [String], expected: [[Int32]], addSpecial: Bool,
-                parseSpecial: Bool) -> [String] {
+/// Encodes each text with the options of `mode` (a fixture key such as "add=1,special=0") and
+/// records one issue that lists the texts whose ids differ from `expected`.
+func expectEncodings(_ tokenizer: Tokenizer, texts: [String], expected: [[Int32]], mode: String,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+    let options = TokenizerFixtures.options(mode)
+    #expect(texts.count == expected.count, "\(texts.count) texts, \(expected.count) expected encodings",
+            sourceLocation: sourceLocation)
     var problems: [String] = []
     for (text, want) in zip(texts, expected) {
-        let got = tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: parseSpecial)
+        let got = tokenizer.encode(text, addSpecial: options.addSpecial, parseSpecial: options.parseSpecial)
         if got != want {
             problems.append("\(String(text.debugDescription.prefix(80))): got \(got.prefix(24)) want \(want.prefix(24))")
         }
     }
-    return problems
+    #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))", sourceLocation: sourceLocation)
 }

@@ -229,3 +229,28 @@ def test_numpy_oracle_matches_llama_cpp(f16_model, text_path):
     ours = numpy_llama.forward(cfg, W, tokens)
     assert (ours.argmax(axis=1) == ref.argmax(axis=1)).mean() > 0.97
     assert np.abs(ours - ref).max() < 0.25
+
+
+@pytest.fixture(scope="module")
+def hf_model(cache_dir, model_path) -> str:
+    """The real SmolLM2 weights as a Hugging Face directory (fixtures/eval/make_hf_model.py)."""
+    out = cache_dir / "smollm2-hf"
+    if not (out / "tokenizer.json").exists():
+        subprocess.run([sys.executable, str(FIXTURES / "make_hf_model.py"), model_path,
+                        str(REPO / "fixtures" / "tokenizer" / "smollm2-hf-skeleton.json"), str(out)],
+                       check=True, timeout=900)
+    return str(out)
+
+
+def test_hf_directory_matches_gguf(lowbit_json, hf_model, f16_model, text_path):
+    """The same weights from a Hugging Face directory (half-split rope, tokenizer.json) and from
+    the F16 GGUF (permuted Q/K, interleaved rope, GGUF tokenizer) give the same predictions."""
+    out = lowbit_json("compare", hf_model, f16_model, "--text", text_path, "--chunks", 2, "--threads", 2,
+                      "--json", "--tensors", timeout=1800)
+    assert out["perplexity_base"] == pytest.approx(out["perplexity_quant"], rel=1e-4)
+    assert abs(out["kld_mean"]) < 1e-4
+    assert out["top1_agreement"] > 99.5
+    tensors = {t["name"]: t for t in out["tensors"]}
+    # Q and K are compared after undoing GGUF's row permutation: identical values.
+    assert tensors["blk.3.attn_q.weight"]["max_abs_error"] == 0
+    assert tensors["blk.3.attn_k.weight"]["max_abs_error"] == 0

@@ -19,6 +19,7 @@ import pytest
 
 import gguf
 from gguf import GGUFReader, GGUFValueType as V
+from oracles import lowbit_with, smollm2_or_skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "fixtures", "gguf")
@@ -127,13 +128,7 @@ def test_fixture_sidecars_agree_with_gguf_py():
 # ------------------------------------------------------------------------------ lowbit inspect --json
 
 def lowbit_binary():
-    path = os.environ.get("LOWBIT") or os.path.join(ROOT, ".build", "release", "lowbit")
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"lowbit binary not found at {path}")
-    proc = subprocess.run([path, "inspect", "--help"], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        pytest.skip("this lowbit binary has no inspect command")
-    return path
+    return lowbit_with("inspect")
 
 
 def inspect_json(path):
@@ -194,18 +189,8 @@ def test_inspect_json_matches_gguf_py_on_fixtures(name):
     assert_listing_matches_reader(os.path.join(FIXTURES, "valid", name))
 
 
-def smollm2_path():
-    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
-    cache = os.environ.get("LOWBIT_CACHE") or os.path.join(ROOT, ".cache")
-    for path in (os.environ.get("LOWBIT_SMOLLM2"), os.environ.get("LOWBIT_MODEL"),
-                 os.path.join(cache, "smollm2", name), os.path.join("/tmp/smollm2", name)):
-        if path and os.path.isfile(path):
-            return path
-    pytest.skip("SmolLM2-135M-Instruct.Q4_1.gguf not found (set LOWBIT_SMOLLM2)")
-
-
 def test_inspect_json_matches_gguf_py_on_real_model():
-    path = smollm2_path()
+    path = smollm2_or_skip()
     doc = assert_listing_matches_reader(path)
     assert len(doc["tensors"]) == 272
     listing = load("smollm2-tensors.json")

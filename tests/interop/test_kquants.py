@@ -11,7 +11,6 @@ llama.cpp's own quantizer and gguf-py.
   or llama-cpp-python is not installed.
 """
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 from gguf import GGMLQuantizationType as T
 from gguf import GGUFReader, GGUFWriter
 from gguf.quants import dequantize
+from oracles import find_smollm2, lowbit_with
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "fixtures" / "kquants"
@@ -40,20 +40,14 @@ def ggml():
 
 @pytest.fixture(scope="module")
 def lowbit_convert() -> str:
-    path = os.environ.get("LOWBIT") or str(REPO_ROOT / ".build" / "release" / "lowbit")
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"lowbit binary not found at {path}")
-    probe = subprocess.run([path, "convert", "--help"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0:
-        pytest.skip("this lowbit has no convert subcommand yet")
-    return path
+    return lowbit_with("convert")
 
 
 def test_committed_fixtures_are_reproducible(ggml, tmp_path):
     """Re-running the generator gives byte-identical fixture files."""
     import make_kquant_fixtures as gen
 
-    inputs, _ = gen.make_inputs(os.environ.get("LOWBIT_SMOLLM2", "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    inputs, _ = gen.make_inputs(find_smollm2())
     committed = np.fromfile(FIXTURES / "input.f32", dtype="<f4").reshape(-1, gen.COLS)
     if inputs.shape != committed.shape:
         pytest.skip("the SmolLM2 rows of the fixtures need the model (set LOWBIT_SMOLLM2)")
@@ -102,8 +96,8 @@ def random_matrices(seed: int) -> dict[str, np.ndarray]:
         "blk.0.ffn_up.weight": heavy((FFN, EMBED)),
         "blk.0.ffn_down.weight": rng.standard_normal((EMBED, FFN)) * 0.02,
     }
-    model = os.environ.get("LOWBIT_SMOLLM2", "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-    if os.path.isfile(model):  # real weights, reshaped to this model's ffn_down
+    model = find_smollm2()
+    if model is not None:  # real weights, reshaped to this model's ffn_down
         tensor = next(t for t in GGUFReader(model).tensors if t.name == "blk.0.ffn_down.weight")
         real = dequantize(tensor.data, tensor.tensor_type).reshape(-1)[: EMBED * FFN]
         mats["blk.0.ffn_down.weight"] = real.reshape(EMBED, FFN)

@@ -19,44 +19,21 @@ import pytest
 
 from gguf import GGMLQuantizationType as T
 from gguf import GGUFReader, quants
+from oracles import find_smollm2, lowbit_with, smollm2_or_skip
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "fixtures" / "quant"
 LEGACY = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]
 
 
-def find_smollm2():
-    """The SmolLM2 Q4_1 model, or None."""
-    for candidate in (os.environ.get("LOWBIT_SMOLLM2"), os.environ.get("LOWBIT_MODEL"),
-                      "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-                      str(REPO_ROOT / ".cache" / "SmolLM2-135M-Instruct.Q4_1.gguf")):
-        if not candidate:
-            continue
-        path = pathlib.Path(candidate)
-        if path.is_dir():
-            path = path / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if path.is_file():
-            return str(path)
-    return None
-
-
 @pytest.fixture(scope="module")
 def smollm2() -> str:
-    path = find_smollm2()
-    if path is None:
-        pytest.skip("the SmolLM2 Q4_1 model is not available (set LOWBIT_SMOLLM2)")
-    return path
+    return smollm2_or_skip()
 
 
 @pytest.fixture(scope="module")
 def lowbit_convert() -> str:
-    path = os.environ.get("LOWBIT") or str(REPO_ROOT / ".build" / "release" / "lowbit")
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"lowbit binary not found at {path}")
-    probe = subprocess.run([path, "convert", "--help"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0:
-        pytest.skip("this lowbit has no convert subcommand yet")
-    return path
+    return lowbit_with("convert")
 
 
 @pytest.mark.parametrize("script", ["make_legacy_fixtures.py", "make_float_fixtures.py"])
