@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitQuant
 import LowbitTokenizer
 
 /// A model ready to evaluate: the forward pass and the tokenizer that came with it.
@@ -22,13 +23,19 @@ public enum ModelLoader {
             let model = try LlamaModel(source: source, config: config, naming: .gguf, options: options)
             return LoadedModel(model: model, tokenizer: tokenizer, fileBytes: fileSize(path))
         case .safetensors:
-            let config = try LlamaConfig(huggingFace: try readJSON(directory: path, name: "config.json"),
-                                         file: path + "/config.json")
+            let configJSON = try readJSON(directory: path, name: "config.json")
+            let config = try LlamaConfig(huggingFace: configJSON, file: path + "/config.json")
+            // compressed-tensors (INT packed, FP8) and MLX weights are read as the F32 weights
+            // they stand for.
+            let stored = source
+            let source: any TensorSource = QuantizedCheckpointView.isQuantized(stored)
+                ? try QuantizedCheckpointView(stored, mlxBits: configJSON["quantization"]?["bits"]?.intValue ?? 4)
+                : stored
             let tokenizerConfig = try? readJSON(directory: path, name: "tokenizer_config.json")
             let tokenizer = try Tokenizer(tokenizerJSON: try readJSON(directory: path, name: "tokenizer.json"),
                                           config: tokenizerConfig)
             let model = try LlamaModel(source: source, config: config, naming: .huggingFace, options: options)
-            let bytes = source.tensors.reduce(0) { $0 + $1.byteCount }
+            let bytes = stored.tensors.reduce(0) { $0 + $1.byteCount }
             return LoadedModel(model: model, tokenizer: tokenizer, fileBytes: bytes)
         }
     }
