@@ -2,7 +2,7 @@
 #
 #   make build      release build of the lowbit binary and the benchmark
 #   make test       Swift tests (release build) then the Python interop suite on that build
-#   make demo       fetch the real model and inspect it (see scripts/demo.sh for a fresh machine)
+#   make demo       the main job: real model -> BF16 -> Q4_K_M and INT4, perplexity before and after
 #   make bench      benchmarks (BF16 decode, inspect --stats, quantizers) beside memcpy
 #   make fixtures   regenerate the committed fixture files with the Python writers
 #   make model      download the real test model (cached in .cache/) and print its path
@@ -29,8 +29,8 @@ interop:
 
 test: swift-test interop
 
-demo: build
-	$(LOWBIT) inspect "$$(scripts/fetch-model.sh)" --stats
+demo:
+	scripts/demo.sh
 
 bench:
 	$(SWIFT) run -c release lowbit-bench

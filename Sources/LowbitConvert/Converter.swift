@@ -149,7 +149,10 @@ public struct Converter {
         if let source = plan.input.config {
             config = source
         } else if let hyper = plan.input.hyperparameters {
-            config = hyper.hfConfig(torchDtype: "bfloat16")
+            // The dtype unquantized tensors are written in (see Planner.floatDTypeFor).
+            let dtype: SafetensorsDType
+            if case .float(let d) = plan.options.target { dtype = d } else { dtype = plan.options.floatDType ?? .BF16 }
+            config = hyper.hfConfig(torchDtype: dtype == .F16 ? "float16" : dtype == .F32 ? "float32" : "bfloat16")
         } else {
             throw ConvertError.missingInput("the input has no hyperparameters (no config.json or GGUF llama metadata) to write config.json from")
         }

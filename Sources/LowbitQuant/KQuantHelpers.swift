@@ -93,33 +93,47 @@ enum KQuantMath {
 
     // MARK: - Scale searches
 
+    /// The opening both symmetric searches share: levels on [-nmax, nmax-1] at the scale that maps
+    /// the largest-magnitude element to `-nmax`, stored plus `levelOffset`, and their weighted sums
+    /// `sum(w x l)`, `sum(w l^2)` (weights `x^2` unless `weights` is given). Nil, with all levels
+    /// 0, for an all-zero group.
+    @inline(__always)
+    static func symmetricFirstGuess(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>,
+                                    _ levels: UnsafeMutablePointer<Int8>, levelOffset: Int32,
+                                    weights: UnsafePointer<Float>?) -> (maxValue: Float, sums: (Float, Float))? {
+        let (amax, maxValue) = signedAbsMax(x, n)
+        if amax < groupMaxEps {
+            for i in 0..<n { levels[i] = 0 }
+            return nil
+        }
+        let iscale = Float(-nmax) / maxValue
+        var sumlx: Float = 0
+        var suml2: Float = 0
+        for i in 0..<n {
+            let l = clamp(nearestInt(iscale * x[i]), -nmax, nmax - 1)
+            levels[i] = Int8(truncatingIfNeeded: l + levelOffset)
+            let w = weights?[i] ?? x[i] * x[i]
+            let fl = Float(l)
+            sumlx += w * x[i] * fl
+            suml2 += w * fl * fl
+        }
+        return (maxValue, (sumlx, suml2))
+    }
+
     /// Symmetric scale search for a signed grid [-nmax, nmax-1] (the reference's `make_qx_quants`
     /// with rmse type 1): weights are `x^2` unless `weights` is given. Writes levels offset by
     /// `nmax` into `levels` and returns the scale.
     static func symmetricScale(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>,
                                _ levels: UnsafeMutablePointer<Int8>,
                                weights: UnsafePointer<Float>?) -> Float {
-        let (amax, maxValue) = signedAbsMax(x, n)
-        if amax < groupMaxEps {
-            for i in 0..<n { levels[i] = 0 }
-            return 0
-        }
-        let lo = -nmax, hi = nmax - 1
-        var iscale = Float(-nmax) / maxValue
-        var sumlx: Float = 0
-        var suml2: Float = 0
-        for i in 0..<n {
-            let l = clamp(nearestInt(iscale * x[i]), lo, hi)
-            levels[i] = Int8(truncatingIfNeeded: l + nmax)
-            let w = weights?[i] ?? x[i] * x[i]
-            let fl = Float(l)
-            sumlx += w * x[i] * fl
-            suml2 += w * fl * fl
-        }
+        guard let guess = symmetricFirstGuess(n, nmax: nmax, x, levels, levelOffset: nmax,
+                                              weights: weights) else { return 0 }
+        let lo = -nmax, hi = nmax - 1, maxValue = guess.maxValue
+        var (sumlx, suml2) = guess.sums
         var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
         var best = scale * sumlx
         for step in -9...9 where step != 0 {
-            iscale = -(Float(nmax) + 0.1 * Float(step)) / maxValue
+            let iscale = -(Float(nmax) + 0.1 * Float(step)) / maxValue
             sumlx = 0
             suml2 = 0
             for i in 0..<n {
@@ -144,23 +158,11 @@ enum KQuantMath {
     /// all-zero group, whose levels are 0.
     static func refinedSymmetricScale(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>,
                                       _ levels: UnsafeMutablePointer<Int8>) -> Float {
-        let (amax, maxValue) = signedAbsMax(x, n)
-        if amax < groupMaxEps {
-            for i in 0..<n { levels[i] = 0 }
+        guard let guess = symmetricFirstGuess(n, nmax: nmax, x, levels, levelOffset: 0, weights: nil) else {
             return 0
         }
         let lo = -nmax, hi = nmax - 1
-        let iscale = Float(-nmax) / maxValue
-        var sumlx: Float = 0
-        var suml2: Float = 0
-        for i in 0..<n {
-            let l = clamp(nearestInt(iscale * x[i]), lo, hi)
-            levels[i] = Int8(truncatingIfNeeded: l)
-            let w = x[i] * x[i]
-            let fl = Float(l)
-            sumlx += w * x[i] * fl
-            suml2 += w * fl * fl
-        }
+        var (sumlx, suml2) = guess.sums
         for _ in 0..<5 {
             var changed = 0
             for i in 0..<n {

@@ -56,6 +56,22 @@ import Testing
         #expect(TinyCheckpoint.temporaries(in: model.root).isEmpty)
     }
 
+    @Test func ggufToF16DirectoryNamesItsDtype() throws {
+        let model = try TinyCheckpoint()
+        defer { model.cleanUp() }
+        let hf = try model.write()
+        let gguf = model.root + "/m.gguf"
+        let back = model.root + "/back-f16"
+        try TinyCheckpoint.convert(hf, to: gguf, target: .gguf(.uniform(.f32)))
+        try TinyCheckpoint.convert(gguf, to: back, target: .float(.F16))
+        let config = try ModelInput.readJSON(back + "/config.json")
+        #expect(config["torch_dtype"]?.stringValue == "float16")
+        let source = try ModelFile.open(back)
+        #expect(source.tensors.allSatisfy { $0.type == .safetensors(.F16) })
+        let tokenizer = try ModelInput.readJSON(back + "/tokenizer.json")
+        #expect(tokenizer["model"]?["type"]?.stringValue == "BPE")
+    }
+
     @Test func quantizedGGUFDecodesCloseToTheSource() throws {
         let model = try TinyCheckpoint()
         defer { model.cleanUp() }

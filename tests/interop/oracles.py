@@ -52,3 +52,15 @@ def lowbit_with(subcommand: str) -> str:
     if probe.returncode != 0:
         pytest.skip(f"this lowbit binary has no {subcommand} command yet")
     return path
+
+
+def ctq_oracle():
+    """The numpy reimplementations of compressed-tensors and MLX in fixtures/ctq/make_fixtures.py,
+    loaded as a module (the folder is not a package)."""
+    import importlib.util
+
+    path = REPO_ROOT / "fixtures" / "ctq" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("ctq_make_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

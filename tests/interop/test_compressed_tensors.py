@@ -6,7 +6,6 @@ torch (and so compressed-tensors itself) is not required: its arithmetic is emul
 ml_dtypes (see the fixture script).
 """
 
-import importlib.util
 import json
 
 import ml_dtypes
@@ -14,13 +13,12 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from oracles import ctq_oracle
+
 
 @pytest.fixture(scope="module")
-def oracle(repo_root):
-    spec = importlib.util.spec_from_file_location("ctq_make_fixtures", repo_root / "fixtures" / "ctq" / "make_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def oracle():
+    return ctq_oracle()
 
 
 def test_committed_fixture_is_reproducible(oracle, repo_root):
