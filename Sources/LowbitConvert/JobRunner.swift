@@ -37,6 +37,9 @@ struct JobRunner {
             let stripRows = self.stripRows()
             let tensorAbsmax = try perTensorAbsmax(tensor, stripRows: stripRows)
             var scales: [Float] = [], offsets: [Float] = []
+            // Dequantized strips for the error metrics, reused across strips: a fresh 16 MB array
+            // per strip costs more in page faults and zeroing than the dequantization itself.
+            var decoded: [Float] = []
             var row = 0
             while row < job.rows {
                 let rows = row..<min(job.rows, row + stripRows)
@@ -46,7 +49,7 @@ struct JobRunner {
                 } else {
                     let values = try decodeStrip(tensor, rows)
                     try encodeStrip(values, into: out, tensorAbsmax: tensorAbsmax, scales: &scales, offsets: &offsets,
-                                    accumulator: &accumulator)
+                                    accumulator: &accumulator, decoded: &decoded)
                 }
                 progress(rows.count * (tensor.byteCount / max(1, job.rows)))
                 row = rows.upperBound
@@ -190,7 +193,7 @@ struct JobRunner {
 
     func encodeStrip(_ values: [Float], into out: StripWriter, tensorAbsmax: Float?,
                      scales: inout [Float], offsets: inout [Float],
-                     accumulator: inout ErrorMetrics.Accumulator) throws {
+                     accumulator: inout ErrorMetrics.Accumulator, decoded scratch: inout [Float]) throws {
         let width = job.rowLength
         let count = values.count
         switch job.encoding {
@@ -209,7 +212,10 @@ struct JobRunner {
                 }
             }
             if measureError {
-                var decoded = [Float](repeating: 0, count: count)
+                if scratch.count != count { scratch = [Float](repeating: 0, count: count) }
+                var decoded = scratch
+                scratch = []  // keep one owner, so writing `decoded` does not copy it
+                defer { scratch = decoded }
                 try encoded.withUnsafeBytes { bytes in
                     try decoded.withUnsafeMutableBufferPointer {
                         try TensorDecoder.decode(bytes, as: .ggml(t), into: $0, name: job.outputName)
@@ -231,7 +237,10 @@ struct JobRunner {
                 }
             }
             if measureError {
-                var decoded = [Float](repeating: 0, count: count)
+                if scratch.count != count { scratch = [Float](repeating: 0, count: count) }
+                var decoded = scratch
+                scratch = []  // keep one owner, so writing `decoded` does not copy it
+                defer { scratch = decoded }
                 codes.withUnsafeBufferPointer { c in
                     stripScales.withUnsafeBufferPointer { s in
                         decoded.withUnsafeMutableBufferPointer { d in q.dequantize(codes: c, scales: s, rowLength: width, into: d) }
@@ -261,7 +270,10 @@ struct JobRunner {
                 }
             }
             if measureError {
-                var decoded = [Float](repeating: 0, count: count)
+                if scratch.count != count { scratch = [Float](repeating: 0, count: count) }
+                var decoded = scratch
+                scratch = []  // keep one owner, so writing `decoded` does not copy it
+                defer { scratch = decoded }
                 packed.withUnsafeBufferPointer { p in
                     stripScales.withUnsafeBufferPointer { s in
                         stripOffsets.withUnsafeBufferPointer { o in

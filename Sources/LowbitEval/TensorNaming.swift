@@ -1,4 +1,7 @@
-/// The tensor names of a Llama-family model in each file layout.
+import LowbitFormats
+
+/// The tensor names of a Llama-family model in each file layout (a view of
+/// ``LowbitFormats/LlamaTensorNames``, the table the converter uses too).
 public enum TensorNaming: Sendable {
     /// llama.cpp's GGUF names (`blk.N.attn_q.weight`).
     case gguf
@@ -6,49 +9,18 @@ public enum TensorNaming: Sendable {
     case huggingFace
 
     /// The weights of one decoder layer.
-    public enum Role: CaseIterable, Sendable {
-        case attentionNorm, query, key, value, attentionOutput, feedForwardNorm, gate, up, down
-    }
+    public typealias Role = LlamaTensorNames.Role
 
-    public var tokenEmbedding: String {
-        self == .gguf ? "token_embd.weight" : "model.embed_tokens.weight"
-    }
+    private var isGGUF: Bool { self == .gguf }
 
-    public var outputNorm: String { self == .gguf ? "output_norm.weight" : "model.norm.weight" }
+    public var tokenEmbedding: String { LlamaTensorNames.name(.tokenEmbedding, gguf: isGGUF) }
+
+    public var outputNorm: String { LlamaTensorNames.name(.outputNorm, gguf: isGGUF) }
 
     /// The output head; when the file lacks it, the head is tied to the token embedding.
-    public var output: String { self == .gguf ? "output.weight" : "lm_head.weight" }
+    public var output: String { LlamaTensorNames.name(.output, gguf: isGGUF) }
 
     public func layer(_ index: Int, _ role: Role) -> String {
-        switch self {
-        case .gguf:
-            let suffix: String
-            switch role {
-            case .attentionNorm: suffix = "attn_norm"
-            case .query: suffix = "attn_q"
-            case .key: suffix = "attn_k"
-            case .value: suffix = "attn_v"
-            case .attentionOutput: suffix = "attn_output"
-            case .feedForwardNorm: suffix = "ffn_norm"
-            case .gate: suffix = "ffn_gate"
-            case .up: suffix = "ffn_up"
-            case .down: suffix = "ffn_down"
-            }
-            return "blk.\(index).\(suffix).weight"
-        case .huggingFace:
-            let suffix: String
-            switch role {
-            case .attentionNorm: suffix = "input_layernorm"
-            case .query: suffix = "self_attn.q_proj"
-            case .key: suffix = "self_attn.k_proj"
-            case .value: suffix = "self_attn.v_proj"
-            case .attentionOutput: suffix = "self_attn.o_proj"
-            case .feedForwardNorm: suffix = "post_attention_layernorm"
-            case .gate: suffix = "mlp.gate_proj"
-            case .up: suffix = "mlp.up_proj"
-            case .down: suffix = "mlp.down_proj"
-            }
-            return "model.layers.\(index).\(suffix).weight"
-        }
+        LlamaTensorNames.name(layer: index, role, gguf: isGGUF)
     }
 }

@@ -1,3 +1,4 @@
+import LowbitFormats
 import Testing
 @testable import LowbitConvert
 
