@@ -13,15 +13,22 @@ struct BenchOptions {
     var directory: String = FileManager.default.temporaryDirectory.path
     /// Thread counts for the kernels.
     var threadCounts: [Int] = [1, 2]
+    /// A model (GGUF or Hugging Face directory) and text for the evaluator's tokens/s.
+    var model: String?
+    var text: String?
+    /// Chunks of 512 tokens the evaluator benchmark scores.
+    var chunks = 8
 
     static let usage = """
         USAGE: lowbit-bench [--size-gb N] [--only NAME[,NAME...]] [--json] [--dir PATH] [--threads 1,2]
+                            [--model MODEL --text FILE [--chunks N]]
 
         Generates a BF16 safetensors file of N GB (default 2) in a temporary directory (deleted
         afterwards) and measures, in one program: memcpy GB/s, BF16->F32 decode GB/s, the
         statistics pass of `lowbit inspect --stats` GB/s, and every quantizer in Melem/s on each
         thread count, with peak RSS. Names for --only: memcpy, decode, stats, and quantizer names
-        (q8_0, q4_k, fp8, int4, ...).
+        (q8_0, q4_k, fp8, int4, ...). With --model and --text it also measures the evaluator's
+        prefill tokens/s (`lowbit perplexity`'s work, ctx 512, --chunks chunks; name: eval).
         """
 
     /// Parses `arguments` (without the program name); exits with status 2 on a usage error.
@@ -48,6 +55,13 @@ struct BenchOptions {
                 let counts = value().split(separator: ",").compactMap { Int($0) }
                 guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { fail("--threads needs counts like 1,2") }
                 options.threadCounts = counts
+            case "--model":
+                options.model = value()
+            case "--text":
+                options.text = value()
+            case "--chunks":
+                guard let v = Int(value()), v > 0 else { fail("--chunks needs a positive number") }
+                options.chunks = v
             case "-h", "--help":
                 print(usage)
                 exit(0)

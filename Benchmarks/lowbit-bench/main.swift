@@ -3,10 +3,7 @@ import LowbitFormats
 
 // lowbit-bench: throughput of Lowbit's kernels over a generated multi-GB BF16 file, beside this
 // machine's memcpy measured by the same program. See BenchOptions.usage.
-//
-// TODO(eval): prefill tokens/s of the evaluator belongs here too; `lowbit perplexity MODEL
-// --text FILE --json` already reports "tokens_per_second" (run it on the F16 SmolLM2 beside
-// llama-perplexity's figure in shared/notes/peer-figures.md).
+// With --model and --text it also measures the evaluator's prefill tokens/s (EvalBenchmark).
 
 let options = BenchOptions.parse(Array(CommandLine.arguments.dropFirst()))
 var results: [BenchResult] = []
@@ -86,6 +83,11 @@ do {
                 }
             }
         }
+    }
+
+    if let model = options.model, let text = options.text, options.wants("eval") {
+        log("evaluator prefill on \(model)")
+        results += try EvalBenchmark.run(model: model, text: text, chunks: options.chunks, threads: options.threadCounts)
     }
 
     let load = Report.loadAverage()
