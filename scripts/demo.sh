@@ -28,10 +28,10 @@ echo "== SmolLM2-135M (Q4_1 GGUF) -> BF16 Hugging Face checkpoint"
 "$lowbit" convert "$model" -o "$out/smollm2-bf16" --type bf16
 echo
 echo "== BF16 -> GGUF Q4_K_M (llama.cpp)"
-"$lowbit" convert "$out/smollm2-bf16" -o "$out/smollm2-q4_k_m.gguf" --type q4_k_m
+"$lowbit" convert "$out/smollm2-bf16" -o "$out/smollm2-q4_k_m.gguf" --type q4_k_m --error-metrics
 echo
 echo "== BF16 -> compressed-tensors INT4 (vLLM)"
-"$lowbit" convert "$out/smollm2-bf16" -o "$out/smollm2-int4" --type int4
+"$lowbit" convert "$out/smollm2-bf16" -o "$out/smollm2-int4" --type int4 --error-metrics
 echo
 echo "== Perplexity before and after: BF16 vs Q4_K_M ($chunks chunks of 512 tokens)"
 "$lowbit" compare "$out/smollm2-bf16" "$out/smollm2-q4_k_m.gguf" --text "$text" --chunks "$chunks"

@@ -5,6 +5,9 @@ import LowbitFormats
 // machine's memcpy measured by the same program. See BenchOptions.usage.
 // With --model and --text it also measures the evaluator's prefill tokens/s (EvalBenchmark).
 
+if CommandLine.arguments.dropFirst().first == "convert" {
+    exit(ConvertBenchmark.main(Array(CommandLine.arguments.dropFirst(2))))
+}
 let options = BenchOptions.parse(Array(CommandLine.arguments.dropFirst()))
 var results: [BenchResult] = []
 func log(_ message: String) {

@@ -59,8 +59,9 @@ public struct ConversionOptions: Sendable {
     public var floatDType: SafetensorsDType?
     /// Largest shard in bytes for directory output.
     public var maxShardSize: Int = 5_000_000_000
-    /// Compute error metrics for every quantized tensor (costs a dequantization).
-    public var measureError = true
+    /// Compute error metrics for every quantized tensor (costs a dequantization; off by default
+    /// so that conversion runs at kernel speed).
+    public var measureError = false
     /// Threads for kernels.
     public var threads: Int = 0
 

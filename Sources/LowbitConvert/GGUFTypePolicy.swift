@@ -36,7 +36,7 @@ public enum GGUFTarget: Sendable, Hashable {
             case .q5_0: 8
             case .q5_1: 9
             case .q2_K: 10
-            case .q3_K: 12  // Q3_K_M is llama.cpp's default reading of "Q3_K"
+            case .q3_K: 11  // llama.cpp's Q3_K_S: Q3_K everywhere but the output head
             case .q4_K: 15
             case .q5_K: 17
             case .q6_K: 18

@@ -183,16 +183,8 @@ public struct LlamaConfig: Sendable, Equatable {
     /// `factor`, short ones kept, and those between blended smoothly.
     public static func llama3Divisors(headDim: Int, theta: Double, factor: Double, lowFrequencyFactor: Double,
                                       highFrequencyFactor: Double, originalContext: Double) -> [Float] {
-        let lowWavelength = originalContext / lowFrequencyFactor
-        let highWavelength = originalContext / highFrequencyFactor
-        return (0..<(headDim / 2)).map { i in
-            let frequency = 1 / pow(theta, Double(2 * i) / Double(headDim))
-            let wavelength = 2 * Double.pi / frequency
-            if wavelength < highWavelength { return 1 }
-            if wavelength > lowWavelength { return Float(factor) }
-            let smooth = (originalContext / wavelength - lowFrequencyFactor) / (highFrequencyFactor - lowFrequencyFactor)
-            let scaled = (1 - smooth) * frequency / factor + smooth * frequency
-            return Float(frequency / scaled)
-        }
+        Llama3RopeScaling(factor: factor, lowFrequencyFactor: lowFrequencyFactor,
+                          highFrequencyFactor: highFrequencyFactor, originalContextLength: Int(originalContext))
+            .frequencyFactors(headDimension: headDim, ropeTheta: theta)
     }
 }

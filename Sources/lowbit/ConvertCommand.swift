@@ -81,8 +81,8 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Print the summary (or the plan) as JSON on standard output.")
     var json = false
 
-    @Flag(name: .long, help: "Skip measuring each tensor's quantization error (a little faster).")
-    var noErrorMetrics = false
+    @Flag(name: .long, help: "Measure each quantized tensor's error (MSE, SNR, max error, cosine) and report it; costs a dequantization pass.")
+    var errorMetrics = false
 
     func run() throws {
         let inputModel = try ModelInput(path: input)
@@ -93,7 +93,7 @@ struct Convert: ParsableCommand {
         options.tokenEmbeddingType = try tokenEmbeddingType.map(Self.ggmlType)
         options.floatDType = try dtype.map(Self.floatDType)
         options.maxShardSize = try Self.parseSize(maxShardSize)
-        options.measureError = !noErrorMetrics
+        options.measureError = errorMetrics
         let plan = try ConversionPlan(input: inputModel, output: OutputKind(path: output), options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())
