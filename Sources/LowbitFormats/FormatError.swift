@@ -1,15 +1,11 @@
-/// An error raised while reading or writing a model file.
-///
-/// Every case names the file and, where one is involved, the tensor or metadata key, so that a
-/// user can see at once which file is bad and why.
-public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// What kind of problem this is; tests match on it.
-    public enum Kind: String, Sendable {
-        case io, truncated, badMagic, unsupportedVersion, badHeader, badOffset, badSize, overflow
-        case unknownType, duplicateName, badShape, badAlignment, badMetadata, missingFile
-        case missingTensor, notDecodable, limitExceeded
-    }
+/// An error that names where it happened: the file, and the tensor or key involved, with a
+/// reason a user understands. Each module gives it its own list of kinds (``FormatError``,
+/// `EvalError`), so tests can match on what went wrong while messages stay uniform.
+public struct LocatedError<K: Hashable & Sendable>: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The module's list of problem kinds.
+    public typealias Kind = K
 
+    /// What kind of problem this is; tests match on it.
     public var kind: Kind
     /// The path of the file the problem is in.
     public var file: String
@@ -25,8 +21,20 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
         self.reason = reason
     }
 
+    /// `file: 'item': reason`.
     public var description: String {
         if let item { return "\(file): '\(item)': \(reason)" }
         return "\(file): \(reason)"
     }
 }
+
+/// The kinds of problem a model file can have.
+public enum FormatErrorKind: String, Sendable {
+    case io, truncated, badMagic, unsupportedVersion, badHeader, badOffset, badSize, overflow
+    case unknownType, duplicateName, badShape, badAlignment, badMetadata, missingFile
+    case missingTensor, notDecodable, limitExceeded
+}
+
+/// An error raised while reading or writing a model file, naming the file and, where one is
+/// involved, the tensor or metadata key.
+public typealias FormatError = LocatedError<FormatErrorKind>
