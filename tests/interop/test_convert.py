@@ -28,7 +28,7 @@ gguf = pytest.importorskip("gguf")
 
 DEFAULT_MODEL = "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # llama_ftype values (llama.h).
-FTYPES = {"q4_0": 2, "q8_0": 7, "q2_k": 10, "q4_k_s": 14, "q4_k_m": 15, "q5_k_m": 17}
+FTYPES = {"q4_0": 2, "q8_0": 7, "q2_k": 10, "q3_k": 11, "q4_k_s": 14, "q4_k_m": 15, "q5_k_m": 17}
 TRICKY_STRINGS = [
     "Hello world",
     "  leading spaces and\ttabs\n\nnewlines",
@@ -215,7 +215,7 @@ def llama_quantize(src, dst, ftype):
     assert rc == 0, f"llama_model_quantize({ftype}) returned {rc}"
 
 
-@pytest.mark.parametrize("type_name", ["q4_k_m", "q4_k_s", "q5_k_m", "q8_0", "q4_0", "q2_k"])
+@pytest.mark.parametrize("type_name", ["q4_k_m", "q4_k_s", "q5_k_m", "q8_0", "q4_0", "q2_k", "q3_k"])
 def test_types_and_bytes_equal_llama_cpp_quantize(converted, hf_dir, work, type_name):
     pytest.importorskip("llama_cpp")
     bf16_gguf = converted("rt-bf16.gguf", hf_dir, "--type", "bf16")
