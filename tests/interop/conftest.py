@@ -57,8 +57,8 @@ def lowbit_json(run_lowbit):
     return run
 
 
-@pytest.fixture(scope="session")
-def model_path() -> str:
+def _fetch_model() -> str:
+    """The real model's path: LOWBIT_MODEL, or fetched once with scripts/fetch-model.sh."""
     path = os.environ.get("LOWBIT_MODEL")
     if not path:
         proc = subprocess.run([str(REPO_ROOT / "scripts" / "fetch-model.sh")], capture_output=True,
@@ -69,6 +69,21 @@ def model_path() -> str:
     if not os.path.isfile(path):
         pytest.fail(f"the real model is missing at {path}")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_model_available():
+    """Fetches the real model before any test runs and exports LOWBIT_MODEL, so that every test
+    module (including those that look the model up themselves) finds it instead of skipping.
+    Set LOWBIT_OFFLINE=1 to run without it (the tests that need it then skip)."""
+    if os.environ.get("LOWBIT_OFFLINE") == "1":
+        return
+    os.environ["LOWBIT_MODEL"] = _fetch_model()
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    return _fetch_model()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from oracles import find_smollm2
+
 gguf = pytest.importorskip("gguf")
 
 DEFAULT_MODEL = "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -48,7 +50,7 @@ PROMPT = "The capital of France is Paris. The capital of Germany is Berlin. The 
 
 @pytest.fixture(scope="module")
 def smollm2():
-    for path in (os.environ.get("LOWBIT_SMOLLM2"), os.environ.get("LOWBIT_MODEL"), DEFAULT_MODEL):
+    for path in (os.environ.get("LOWBIT_SMOLLM2"), os.environ.get("LOWBIT_MODEL"), find_smollm2(), DEFAULT_MODEL):
         if path and os.path.isfile(path):
             return path
     pytest.skip("the real SmolLM2 GGUF is not available (set LOWBIT_SMOLLM2)")
