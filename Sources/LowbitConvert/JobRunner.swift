@@ -135,6 +135,18 @@ struct JobRunner {
 
     /// Adds a strip's error to `accumulator`, in fixed chunks on all cores merged in order (so the
     /// result does not depend on scheduling).
+    /// Reconstructs a strip into the reused `scratch` buffer with `decode`, then adds its error
+    /// against `values` to `accumulator`.
+    static func measure(_ values: [Float], scratch: inout [Float], accumulator: inout ErrorMetrics.Accumulator,
+                        decode: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        if scratch.count != values.count { scratch = [Float](repeating: 0, count: values.count) }
+        var decoded = scratch
+        scratch = []  // keep one owner, so writing `decoded` does not copy it
+        defer { scratch = decoded }
+        try decoded.withUnsafeMutableBufferPointer { try decode($0) }
+        accumulateError(original: values, reconstructed: decoded, into: &accumulator)
+    }
+
     static func accumulateError(original: [Float], reconstructed: [Float], into accumulator: inout ErrorMetrics.Accumulator) {
         let n = original.count
         let chunks = (n + parallelChunk - 1) / parallelChunk
@@ -212,16 +224,9 @@ struct JobRunner {
                 }
             }
             if measureError {
-                if scratch.count != count { scratch = [Float](repeating: 0, count: count) }
-                var decoded = scratch
-                scratch = []  // keep one owner, so writing `decoded` does not copy it
-                defer { scratch = decoded }
-                try encoded.withUnsafeBytes { bytes in
-                    try decoded.withUnsafeMutableBufferPointer {
-                        try TensorDecoder.decode(bytes, as: .ggml(t), into: $0, name: job.outputName)
-                    }
+                try Self.measure(values, scratch: &scratch, accumulator: &accumulator) { d in
+                    try encoded.withUnsafeBytes { try TensorDecoder.decode($0, as: .ggml(t), into: d, name: job.outputName) }
                 }
-                Self.accumulateError(original: values, reconstructed: decoded, into: &accumulator)
             }
             try out.append(encoded)
         case .fp8(let q):
@@ -237,16 +242,11 @@ struct JobRunner {
                 }
             }
             if measureError {
-                if scratch.count != count { scratch = [Float](repeating: 0, count: count) }
-                var decoded = scratch
-                scratch = []  // keep one owner, so writing `decoded` does not copy it
-                defer { scratch = decoded }
-                codes.withUnsafeBufferPointer { c in
-                    stripScales.withUnsafeBufferPointer { s in
-                        decoded.withUnsafeMutableBufferPointer { d in q.dequantize(codes: c, scales: s, rowLength: width, into: d) }
+                Self.measure(values, scratch: &scratch, accumulator: &accumulator) { d in
+                    codes.withUnsafeBufferPointer { c in
+                        stripScales.withUnsafeBufferPointer { q.dequantize(codes: c, scales: $0, rowLength: width, into: d) }
                     }
                 }
-                Self.accumulateError(original: values, reconstructed: decoded, into: &accumulator)
             }
             if q.granularity == .tensor {
                 scales = [stripScales[0]]
@@ -270,20 +270,15 @@ struct JobRunner {
                 }
             }
             if measureError {
-                if scratch.count != count { scratch = [Float](repeating: 0, count: count) }
-                var decoded = scratch
-                scratch = []  // keep one owner, so writing `decoded` does not copy it
-                defer { scratch = decoded }
-                packed.withUnsafeBufferPointer { p in
-                    stripScales.withUnsafeBufferPointer { s in
-                        stripOffsets.withUnsafeBufferPointer { o in
-                            decoded.withUnsafeMutableBufferPointer { d in
+                Self.measure(values, scratch: &scratch, accumulator: &accumulator) { d in
+                    packed.withUnsafeBufferPointer { p in
+                        stripScales.withUnsafeBufferPointer { s in
+                            stripOffsets.withUnsafeBufferPointer { o in
                                 q.dequantize(packed: p, scales: s, offsets: q.hasOffsets ? o : nil, rowLength: width, into: d)
                             }
                         }
                     }
                 }
-                Self.accumulateError(original: values, reconstructed: decoded, into: &accumulator)
             }
             scales += stripScales
             offsets += stripOffsets
