@@ -32,7 +32,7 @@ public struct ModelInput: Sendable {
             directory = nil
             config = nil
             hyperparameters = source.metadataValue("general.architecture")?.stringValue == "llama"
-                ? try LlamaHyperparameters(ggufMetadata: source) : nil
+                ? try LlamaHyperparameters(gguf: source) : nil
             if let arch = source.metadataValue("general.architecture")?.stringValue, arch != "llama" {
                 throw ConvertError.unsupportedArchitecture(arch)
             }
@@ -49,7 +49,7 @@ public struct ModelInput: Sendable {
             if FileManager.default.fileExists(atPath: configPath) {
                 let json = try Self.readJSON(configPath)
                 config = json
-                hyperparameters = try LlamaHyperparameters(hfConfig: json)
+                hyperparameters = try LlamaHyperparameters(hfConfig: json, file: configPath)
                 directory = dir
             } else {
                 config = nil

@@ -70,113 +70,50 @@ public struct LlamaConfig: Sendable, Equatable {
 
     // MARK: GGUF
 
-    /// Reads the hyperparameters of a GGUF model (`general.architecture` = `llama`; Mistral
-    /// GGUFs use it too). `rope_freqs.weight`, when present, supplies the Llama 3.1 factors.
+    /// Reads the hyperparameters of a GGUF model (``LlamaHyperparameters``). `rope_freqs.weight`,
+    /// when present, supplies the Llama 3.1 factors.
     public init(gguf source: any TensorSource) throws {
         let file = source.path
-        guard let arch = source.metadataValue("general.architecture")?.stringValue else {
-            throw EvalError(.unsupportedModel, file: file, item: "general.architecture", "the key is missing")
-        }
-        guard ["llama", "mistral"].contains(arch) else {
-            throw EvalError(.unsupportedModel, file: file, item: "general.architecture",
-                            "architecture '\(arch)' is not a Llama-family model Lowbit can evaluate")
-        }
-        func int(_ key: String) throws -> Int {
-            guard let v = source.metadataValue("\(arch).\(key)")?.intValue else {
-                throw EvalError(.badConfig, file: file, item: "\(arch).\(key)", "the key is missing or not an integer")
-            }
-            return v
-        }
-        func optionalDouble(_ key: String) -> Double? { source.metadataValue("\(arch).\(key)")?.doubleValue }
-
-        let embedding = try int("embedding_length")
-        let heads = try int("attention.head_count")
-        let kvHeads = source.metadataValue("\(arch).attention.head_count_kv")?.intValue ?? heads
-        let headDim = source.metadataValue("\(arch).attention.key_length")?.intValue ?? embedding / max(1, heads)
-        guard let embd = source.tensor(named: "token_embd.weight") else {
+        let h = try LlamaHyperparameters(gguf: source)
+        guard source.tensor(named: "token_embd.weight") != nil else {
             throw EvalError(.missingTensor, file: file, item: "token_embd.weight", "the model has no token embeddings")
         }
-        let vocab = source.metadataValue("\(arch).vocab_size")?.intValue ?? embd.rowCount
-
         var divisors: [Float]? = nil
         if let freqs = source.tensor(named: "rope_freqs.weight") {
             guard freqs.type.floatFormat == .f32 else {
                 throw EvalError(.badShape, file: file, item: freqs.name, "expected F32, found \(freqs.type)")
             }
-            divisors = try source.withBytes(of: freqs) { bytes in
-                var out = [Float](repeating: 0, count: bytes.count / 4)
-                out.withUnsafeMutableBufferPointer { dst in
-                    if let base = bytes.baseAddress, let d = dst.baseAddress {
-                        FloatFormat.f32.decode(base, into: d, count: dst.count)
-                    }
-                }
-                return out
-            }
+            divisors = try source.withBytes(of: freqs) { FloatFormat.f32.decode($0) }
         }
-        if source.metadataValue("\(arch).rope.scaling.type")?.stringValue == "linear",
-           let factor = optionalDouble("rope.scaling.factor"), factor > 0, factor != 1 {
-            let ropeDim = source.metadataValue("\(arch).rope.dimension_count")?.intValue ?? headDim
-            divisors = (divisors ?? [Float](repeating: 1, count: ropeDim / 2)).map { $0 * Float(factor) }
+        if let factor = h.linearRopeScaling {
+            divisors = (divisors ?? [Float](repeating: 1, count: h.ropeDimension / 2)).map { $0 * Float(factor) }
         }
-
-        self.init(vocabSize: vocab, embeddingLength: embedding,
-                  feedForwardLength: try int("feed_forward_length"), layerCount: try int("block_count"),
-                  headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
-                  ropeDim: source.metadataValue("\(arch).rope.dimension_count")?.intValue ?? headDim,
-                  ropeTheta: optionalDouble("rope.freq_base") ?? 10000,
-                  rmsEpsilon: Float(optionalDouble("attention.layer_norm_rms_epsilon") ?? 1e-5),
-                  ropeLayout: .interleaved, ropeFrequencyDivisors: divisors)
+        self.init(h, ropeLayout: .interleaved, divisors: divisors)
         try validate(file: file)
     }
 
     // MARK: Hugging Face
 
-    /// Reads a Hugging Face `config.json` (model_type `llama` or `mistral`), including
+    /// Reads a Hugging Face `config.json` (``LlamaHyperparameters``: Llama or Mistral), including
     /// `rope_scaling` of type `llama3` (Llama 3.1) and `linear`.
     public init(huggingFace config: JSONValue, file: String) throws {
-        let modelType = config["model_type"]?.stringValue ?? ""
-        guard ["llama", "mistral"].contains(modelType) else {
-            throw EvalError(.unsupportedModel, file: file, item: "model_type",
-                            "model type '\(modelType)' is not a Llama-family model Lowbit can evaluate")
-        }
-        func int(_ key: String) throws -> Int {
-            guard let v = config[key]?.intValue else {
-                throw EvalError(.badConfig, file: file, item: key, "the key is missing or not an integer")
-            }
-            return v
-        }
-        let hidden = try int("hidden_size")
-        let heads = try int("num_attention_heads")
-        let kvHeads = config["num_key_value_heads"]?.intValue ?? heads
-        let headDim = config["head_dim"]?.intValue ?? hidden / max(1, heads)
-        let theta = config["rope_theta"]?.doubleValue ?? 10000
-
+        let h = try LlamaHyperparameters(hfConfig: config, file: file)
         var divisors: [Float]? = nil
-        if let scaling = config["rope_scaling"], scaling != .null {
-            let kind = scaling["rope_type"]?.stringValue ?? scaling["type"]?.stringValue ?? ""
-            let factor = scaling["factor"]?.doubleValue ?? 1
-            switch kind {
-            case "llama3":
-                divisors = LlamaConfig.llama3Divisors(
-                    headDim: headDim, theta: theta, factor: factor,
-                    lowFrequencyFactor: scaling["low_freq_factor"]?.doubleValue ?? 1,
-                    highFrequencyFactor: scaling["high_freq_factor"]?.doubleValue ?? 4,
-                    originalContext: scaling["original_max_position_embeddings"]?.doubleValue ?? 8192)
-            case "linear":
-                divisors = [Float](repeating: Float(factor), count: headDim / 2)
-            case "default", "":
-                break
-            default:
-                throw EvalError(.unsupportedModel, file: file, item: "rope_scaling",
-                                "rope scaling '\(kind)' is not supported")
-            }
+        if let scaling = h.llama3RopeScaling {
+            divisors = scaling.frequencyFactors(headDimension: h.headDimension, ropeTheta: h.ropeTheta)
+        } else if let factor = h.linearRopeScaling {
+            divisors = [Float](repeating: Float(factor), count: h.headDimension / 2)
         }
-        self.init(vocabSize: try int("vocab_size"), embeddingLength: hidden,
-                  feedForwardLength: try int("intermediate_size"), layerCount: try int("num_hidden_layers"),
-                  headCount: heads, kvHeadCount: kvHeads, headDim: headDim, ropeDim: headDim,
-                  ropeTheta: theta, rmsEpsilon: Float(config["rms_norm_eps"]?.doubleValue ?? 1e-6),
-                  ropeLayout: .halfSplit, ropeFrequencyDivisors: divisors)
+        self.init(h, ropeLayout: .halfSplit, divisors: divisors)
         try validate(file: file)
+    }
+
+    private init(_ h: LlamaHyperparameters, ropeLayout: RopeLayout, divisors: [Float]?) {
+        self.init(vocabSize: h.vocabularySize, embeddingLength: h.embeddingLength,
+                  feedForwardLength: h.feedForwardLength, layerCount: h.layerCount,
+                  headCount: h.headCount, kvHeadCount: h.kvHeadCount, headDim: h.headDimension,
+                  ropeDim: h.ropeDimension, ropeTheta: h.ropeTheta, rmsEpsilon: Float(h.rmsNormEpsilon),
+                  ropeLayout: ropeLayout, ropeFrequencyDivisors: divisors)
     }
 
     /// The frequency divisors of Llama 3.1's rope scaling: long wavelengths are slowed by

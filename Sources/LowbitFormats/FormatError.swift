@@ -33,6 +33,8 @@ public enum FormatErrorKind: String, Sendable {
     case io, truncated, badMagic, unsupportedVersion, badHeader, badOffset, badSize, overflow
     case unknownType, duplicateName, badShape, badAlignment, badMetadata, missingFile
     case missingTensor, notDecodable, limitExceeded
+    /// A model whose architecture or configuration Lowbit does not handle.
+    case unsupportedModel
 }
 
 /// An error raised while reading or writing a model file, naming the file and, where one is

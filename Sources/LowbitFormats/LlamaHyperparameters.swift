@@ -1,8 +1,8 @@
 import Foundation
-import LowbitFormats
 
 /// The hyperparameters of a Llama-family model, read from a Hugging Face `config.json` or from
-/// GGUF metadata, and written back to either.
+/// GGUF metadata, and written back to either: the one description the converter and the
+/// evaluator share.
 public struct LlamaHyperparameters: Sendable, Equatable {
     /// The Hugging Face architecture (`LlamaForCausalLM`, `MistralForCausalLM`).
     public var architecture: String
@@ -13,6 +13,9 @@ public struct LlamaHyperparameters: Sendable, Equatable {
     public var headCount: Int
     public var kvHeadCount: Int
     public var headDimension: Int
+    /// Dimensions of each head that rope rotates (`rope.dimension_count`; the whole head in
+    /// Hugging Face Llama models).
+    public var ropeDimension: Int
     public var ropeTheta: Double
     public var rmsNormEpsilon: Double
     public var vocabularySize: Int
@@ -27,12 +30,20 @@ public struct LlamaHyperparameters: Sendable, Equatable {
     /// The architectures Lowbit converts.
     public static let supportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM"]
 
-    /// Reads `config.json`. Unsupported architectures are an error that names them.
-    public init(hfConfig config: JSONValue) throws {
-        let arch = config["architectures"]?.arrayValue?.first?.stringValue ?? config["model_type"]?.stringValue ?? "unknown"
-        guard Self.supportedArchitectures.contains(arch) else { throw ConvertError.unsupportedArchitecture(arch) }
+    /// Reads `config.json` (`file` names it in errors). An unsupported architecture is an error
+    /// that names it.
+    public init(hfConfig config: JSONValue, file: String = "config.json") throws {
+        let listed = config["architectures"]?.arrayValue?.first?.stringValue
+        let modelType = config["model_type"]?.stringValue
+        let arch = listed ?? ["llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"][modelType ?? ""] ?? modelType ?? "unknown"
+        guard Self.supportedArchitectures.contains(arch) else {
+            throw FormatError(.unsupportedModel, file: file, item: "architectures",
+                              "unsupported architecture '\(arch)' (Lowbit handles \(Self.supportedArchitectures.joined(separator: ", ")))")
+        }
         func int(_ key: String) throws -> Int {
-            guard let v = config[key]?.intValue else { throw ConvertError.missingInput("config.json: missing integer '\(key)'") }
+            guard let v = config[key]?.intValue else {
+                throw FormatError(.badMetadata, file: file, item: key, "the key is missing or not an integer")
+            }
             return v
         }
         architecture = arch
@@ -42,12 +53,14 @@ public struct LlamaHyperparameters: Sendable, Equatable {
         headCount = try int("num_attention_heads")
         kvHeadCount = config["num_key_value_heads"]?.intValue ?? headCount
         guard headCount > 0, kvHeadCount > 0, headCount % kvHeadCount == 0 else {
-            throw ConvertError.missingInput("config.json: \(headCount) heads cannot share \(kvHeadCount) KV heads")
+            throw FormatError(.badMetadata, file: file, item: "num_key_value_heads",
+                              "\(headCount) heads cannot share \(kvHeadCount) KV heads")
         }
         headDimension = config["head_dim"]?.intValue ?? embeddingLength / headCount
+        ropeDimension = headDimension
         contextLength = config["max_position_embeddings"]?.intValue ?? 4096
         ropeTheta = config["rope_theta"]?.doubleValue ?? 10000
-        rmsNormEpsilon = config["rms_norm_eps"]?.doubleValue ?? 1e-5
+        rmsNormEpsilon = config["rms_norm_eps"]?.doubleValue ?? 1e-6
         vocabularySize = try int("vocab_size")
         tiedEmbeddings = config["tie_word_embeddings"]?.boolValue ?? false
         bosTokenId = config["bos_token_id"]?.intValue
@@ -66,48 +79,59 @@ public struct LlamaHyperparameters: Sendable, Equatable {
             case "default", "":
                 break
             default:
-                throw ConvertError.badOption("config.json: rope_scaling type '\(type)' is not supported")
+                throw FormatError(.unsupportedModel, file: file, item: "rope_scaling", "rope scaling '\(type)' is not supported")
             }
         }
     }
 
-    /// Reads the `llama.*` keys of a GGUF file.
-    public init(ggufMetadata source: any TensorSource) throws {
+    /// Reads the `<arch>.*` keys of a GGUF file (`general.architecture` `llama`, which Mistral
+    /// GGUFs use too, or `mistral`). Llama 3.1 scaling lives in the `rope_freqs.weight` tensor,
+    /// which readers take from the file itself.
+    public init(gguf source: any TensorSource) throws {
+        let file = source.path
         func value(_ key: String) -> MetadataValue? { source.metadataValue(key) }
         guard let arch = value("general.architecture")?.stringValue else {
-            throw ConvertError.missingInput("\(source.path): no general.architecture")
+            throw FormatError(.badMetadata, file: file, item: "general.architecture", "the key is missing")
         }
-        guard arch == "llama" else { throw ConvertError.unsupportedArchitecture(arch) }
+        guard ["llama", "mistral"].contains(arch) else {
+            throw FormatError(.unsupportedModel, file: file, item: "general.architecture",
+                              "architecture '\(arch)' is not a Llama-family model")
+        }
         func int(_ key: String) throws -> Int {
-            guard let v = value("llama.\(key)")?.intValue else {
-                throw ConvertError.missingInput("\(source.path): missing llama.\(key)")
+            guard let v = value("\(arch).\(key)")?.intValue else {
+                throw FormatError(.badMetadata, file: file, item: "\(arch).\(key)", "the key is missing or not an integer")
             }
             return v
         }
-        architecture = "LlamaForCausalLM"
+        // GGUF stores these as float32: keep the short decimals they were written from.
+        func shortest(_ key: String, _ fallback: Double) -> Double {
+            guard let v = value("\(arch).\(key)")?.doubleValue else { return fallback }
+            return Double("\(Float(v))") ?? v
+        }
+        architecture = arch == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"
         layerCount = try int("block_count")
-        contextLength = try int("context_length")
+        contextLength = (try? int("context_length")) ?? 4096
         embeddingLength = try int("embedding_length")
         feedForwardLength = try int("feed_forward_length")
         headCount = try int("attention.head_count")
         kvHeadCount = (try? int("attention.head_count_kv")) ?? headCount
-        headDimension = (try? int("attention.key_length")) ?? (try? int("rope.dimension_count")) ?? embeddingLength / headCount
-        // GGUF stores these as float32: print them as the short decimals they were written from.
-        func shortest(_ key: String, _ fallback: Double) -> Double {
-            guard let v = value(key)?.doubleValue else { return fallback }
-            return Double("\(Float(v))") ?? v
+        guard headCount > 0, kvHeadCount > 0, headCount % kvHeadCount == 0 else {
+            throw FormatError(.badMetadata, file: file, item: "\(arch).attention.head_count_kv",
+                              "\(headCount) heads cannot share \(kvHeadCount) KV heads")
         }
-        ropeTheta = shortest("llama.rope.freq_base", 10000)
-        rmsNormEpsilon = shortest("llama.attention.layer_norm_rms_epsilon", 1e-5)
-        let tokens = value("tokenizer.ggml.tokens")?.arrayValue?.count
-        vocabularySize = (try? int("vocab_size")) ?? tokens ?? 0
+        headDimension = (try? int("attention.key_length")) ?? embeddingLength / headCount
+        ropeDimension = (try? int("rope.dimension_count")) ?? headDimension
+        ropeTheta = shortest("rope.freq_base", 10000)
+        rmsNormEpsilon = shortest("attention.layer_norm_rms_epsilon", 1e-5)
+        let embedding = source.tensor(named: "token_embd.weight")
+        vocabularySize = (try? int("vocab_size")) ?? value("tokenizer.ggml.tokens")?.arrayValue?.count ?? embedding?.rowCount ?? 0
         tiedEmbeddings = source.tensor(named: "output.weight") == nil
         bosTokenId = value("tokenizer.ggml.bos_token_id")?.intValue
         eosTokenId = value("tokenizer.ggml.eos_token_id")?.intValue
-        if value("llama.rope.scaling.type")?.stringValue == "linear" {
-            linearRopeScaling = value("llama.rope.scaling.factor")?.doubleValue
+        if value("\(arch).rope.scaling.type")?.stringValue == "linear",
+           let factor = value("\(arch).rope.scaling.factor")?.doubleValue, factor > 0, factor != 1 {
+            linearRopeScaling = factor
         }
-        // Llama 3.1 scaling lives in the rope_freqs.weight tensor; keep the factors' source.
         llama3RopeScaling = nil
     }
 
@@ -123,7 +147,7 @@ public struct LlamaHyperparameters: Sendable, Equatable {
             ("llama.rope.freq_base", .float32(Float(ropeTheta))),
             ("llama.attention.layer_norm_rms_epsilon", .float32(Float(rmsNormEpsilon))),
             ("llama.vocab_size", .uint32(UInt32(vocabularySize))),
-            ("llama.rope.dimension_count", .uint32(UInt32(headDimension))),
+            ("llama.rope.dimension_count", .uint32(UInt32(ropeDimension))),
         ]
         if headDimension != embeddingLength / headCount {
             kv.append(("llama.attention.key_length", .uint32(UInt32(headDimension))))
