@@ -34,14 +34,10 @@ struct BenchOptions {
     /// Parses `arguments` (without the program name); exits with status 2 on a usage error.
     static func parse(_ arguments: [String]) -> BenchOptions {
         var options = BenchOptions()
-        var i = 0
-        func value() -> String {
-            i += 1
-            guard i < arguments.count else { fail("\(arguments[i - 1]) needs a value") }
-            return arguments[i]
-        }
-        while i < arguments.count {
-            switch arguments[i] {
+        var cursor = ArgumentCursor(arguments, fail: fail)
+        func value() -> String { cursor.value() }
+        while let argument = cursor.next() {
+            switch argument {
             case "--size-gb":
                 guard let v = Double(value()), v > 0 else { fail("--size-gb needs a positive number") }
                 options.sizeGB = v
@@ -66,9 +62,8 @@ struct BenchOptions {
                 print(usage)
                 exit(0)
             default:
-                fail("unknown argument '\(arguments[i])'")
+                fail("unknown argument '\(argument)'")
             }
-            i += 1
         }
         return options
     }

@@ -59,14 +59,10 @@ enum ConvertBenchmark {
     /// Entry point: `arguments` are those after `convert`. Returns the process exit status.
     static func main(_ arguments: [String]) -> Int32 {
         var o = Options()
-        var i = 0
-        func value() -> String {
-            i += 1
-            guard i < arguments.count else { fail("\(arguments[i - 1]) needs a value") }
-            return arguments[i]
-        }
-        while i < arguments.count {
-            switch arguments[i] {
+        var cursor = ArgumentCursor(arguments, fail: fail)
+        func value() -> String { cursor.value() }
+        while let argument = cursor.next() {
+            switch argument {
             case "--lowbit": o.lowbit = value()
             case "--dir": o.directory = value()
             case "--layers": o.layers = Int(value()) ?? o.layers
@@ -75,11 +71,10 @@ enum ConvertBenchmark {
             case "--checkpoint": o.checkpoint = value()
             case "--keep-checkpoint": o.keepCheckpoint = true
             case "--json": o.json = true
-            case "--": o.extraArguments = Array(arguments[(i + 1)...]); i = arguments.count
+            case "--": o.extraArguments = cursor.rest()
             case "-h", "--help": print(usage); return 0
-            default: fail("unknown argument '\(arguments[i])'")
+            default: fail("unknown argument '\(argument)'")
             }
-            i += 1
         }
         do {
             return try run(o)
