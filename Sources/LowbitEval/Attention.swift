@@ -64,10 +64,10 @@ struct Attention {
         let kvHead = head / (headCount / kvHeadCount)
         let scale = 1 / Float(headDim).squareRoot()
         // scores[rows × keys] = scale · q_block · k_headᵀ (leading dimension `keys`).
-        BLAS.gemmTransposedBSerial(m: rows, n: keys, k: headDim, alpha: scale,
-                                   a: q + r0 * inputStride + head * headDim, lda: inputStride,
-                                   b: k + kvHead * headDim, ldb: inputStride,
-                                   c: scores, ldc: keys)
+        BLAS.gemmTransposedB(m: rows, n: keys, k: headDim, alpha: scale,
+                             a: q + r0 * inputStride + head * headDim, lda: inputStride,
+                             b: k + kvHead * headDim, ldb: inputStride,
+                             c: scores, ldc: keys)
         for r in 0..<rows {
             let valid = r0 + r + 1  // keys 0..<valid are visible to this query
             let row = scores + r * keys

@@ -42,16 +42,4 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha,
                     a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
-
-    /// The same as ``gemmTransposedB`` on the calling thread only.
-    static func gemmTransposedBSerial(m: Int, n: Int, k: Int, alpha: Float = 1,
-                                      a: UnsafePointer<Float>, lda: Int,
-                                      b: UnsafePointer<Float>, ldb: Int,
-                                      beta: Float = 0,
-                                      c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(m >= 0 && n >= 0 && k >= 0 && lda >= k && ldb >= k && ldc >= n, "bad gemm dimensions")
-        guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(n), blasint(k), alpha,
-                    a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
-    }
 }
