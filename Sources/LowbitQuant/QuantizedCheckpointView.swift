@@ -19,7 +19,7 @@ public final class QuantizedCheckpointView: TensorSource, @unchecked Sendable {
     private let recipes: [String: Recipe]
 
     private enum Recipe {
-        case packed(packed: TensorInfo, scale: TensorInfo, zeroPoint: TensorInfo?, rows: Int, columns: Int)
+        case packed(packed: TensorInfo, scale: TensorInfo, zeroPoint: TensorInfo?, bits: Int)
         case fp8(weight: TensorInfo, scale: TensorInfo)
         case mlx(weight: TensorInfo, scales: TensorInfo, biases: TensorInfo, bits: Int)
     }
@@ -58,10 +58,14 @@ public final class QuantizedCheckpointView: TensorSource, @unchecked Sendable {
                       scale.rowLength > 0, shape[1] % scale.rowLength == 0 else {
                     throw fail(t.name, "packed words, scales and weight_shape \(shape) disagree")
                 }
+                let bits = t.rowLength * 32 / shape[1]
+                guard (2...8).contains(bits), (shape[1] * bits + 31) / 32 == t.rowLength else {
+                    throw fail(t.name, "\(t.rowLength) words per row do not pack \(shape[1]) values of 2 to 8 bits")
+                }
                 let zp = byName[prefix + ".weight_zero_point"]
                 hidden.formUnion([t.name, scale.name, shapeInfo.name] + (zp.map { [$0.name] } ?? []))
                 let name = prefix + ".weight"
-                recipes[name] = .packed(packed: t, scale: scale, zeroPoint: zp, rows: shape[0], columns: shape[1])
+                recipes[name] = .packed(packed: t, scale: scale, zeroPoint: zp, bits: bits)
                 virtual[t.name] = Self.floatTensor(name, rows: shape[0], columns: shape[1], file: t.file)
             } else if t.name.hasSuffix(".weight"), [.safetensors(.F8_E4M3), .safetensors(.F8_E5M2)].contains(t.type),
                       let scale = byName[String(t.name.dropLast(".weight".count)) + ".weight_scale"] {
@@ -99,7 +103,7 @@ public final class QuantizedCheckpointView: TensorSource, @unchecked Sendable {
     public func release(_ tensor: TensorInfo) {
         guard let recipe = recipes[tensor.name] else { return base.release(tensor) }
         switch recipe {
-        case .packed(let p, let s, let z, _, _): [p, s].forEach(base.release); z.map(base.release)
+        case .packed(let p, let s, let z, _): [p, s].forEach(base.release); z.map(base.release)
         case .fp8(let w, let s): [w, s].forEach(base.release)
         case .mlx(let w, let s, let b, _): [w, s, b].forEach(base.release)
         }
@@ -118,14 +122,9 @@ public final class QuantizedCheckpointView: TensorSource, @unchecked Sendable {
     private func dequantize(_ recipe: Recipe, rows: Int, columns: Int) throws -> [Float] {
         var out = [Float](repeating: 0, count: rows * columns)
         switch recipe {
-        case .packed(let packedInfo, let scaleInfo, let zpInfo, _, _):
+        case .packed(let packedInfo, let scaleInfo, let zpInfo, let bits):
             let packed = try words(packedInfo)
             let groupSize = columns / scaleInfo.rowLength
-            let bits = packedInfo.rowLength * 32 / columns
-            guard (2...8).contains(bits), (columns * bits + 31) / 32 == packedInfo.rowLength else {
-                throw FormatError(.badShape, file: base.path, item: packedInfo.name,
-                                  "\(packedInfo.rowLength) words per row do not pack \(columns) values")
-            }
             let q = IntGroupQuantizer(bits: bits, groupSize: groupSize, convention: .compressedTensors(symmetric: zpInfo == nil))
             let scales = try floats(scaleInfo)
             let offsets = try zpInfo.map {
