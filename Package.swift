@@ -27,6 +27,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // The evaluator's matrix kernels; AVX-512 code is chosen at run time, so no -march here.
+        .target(name: "CLowbitKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "LowbitFormats", swiftSettings: swiftSettings),
         .target(name: "LowbitTokenizer", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
         .target(name: "LowbitQuant", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
@@ -36,7 +38,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "LowbitEval",
-            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd"],
+            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd", "CLowbitKernels"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit",
@@ -54,7 +56,7 @@ let package = Package(
         .testTarget(name: "LowbitQuantTests", dependencies: ["LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitConvert", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitFormats", "CLowbitKernels"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitCLITests", dependencies: ["lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,26 +1,32 @@
+import CLowbitKernels
 import LowbitFormats
 
-/// The model's weights as `Float` matrices, decoded from their stored type on demand.
+/// The model's weight matrices, decoded from their stored type and packed for the matrix
+/// products in the model's ``MatrixPrecision``.
 ///
-/// Weights stay in the file's type (memory-mapped). A matrix is decoded into a reusable scratch
-/// buffer right before it is multiplied, so memory stays near the file size plus one matrix —
-/// unless the decoded matrices fit the cache budget: then each is decoded once and kept, which
+/// Weights stay in the file's type (memory-mapped). A matrix is decoded and packed block by
+/// block right before it is multiplied, so memory stays near the file size plus one matrix —
+/// unless the packed matrices fit the cache budget: then each is packed once and kept, which
 /// removes the decoding cost from every chunk after the first.
 final class WeightStore: @unchecked Sendable {
     let source: any TensorSource
     let threads: Int
-    /// Bytes of decoded `Float` matrices the store may keep.
+    let precision: MatrixPrecision
+    /// Bytes of packed matrices the store may keep.
     let cacheBudget: Int
-    private var cache: [String: [Float]] = [:]
+    private var cache: [String: PackedMatrix] = [:]
     private var cachedBytes = 0
     private var vectors: [String: [Float]] = [:]
     /// Scratch for one decoded block of rows (sized for the largest layer matrix).
     private var scratch: [Float]
+    /// Scratch for the packed activations of every product.
+    private let activations = ActivationBuffer()
     private let tensorsByName: [String: TensorInfo]
 
-    init(source: any TensorSource, threads: Int, cacheBudget: Int, scratchFloats: Int) {
+    init(source: any TensorSource, threads: Int, precision: MatrixPrecision, cacheBudget: Int, scratchFloats: Int) {
         self.source = source
         self.threads = max(1, threads)
+        self.precision = precision
         self.cacheBudget = max(0, cacheBudget)
         scratch = [Float](repeating: 0, count: max(1, scratchFloats))
         var byName: [String: TensorInfo] = [:]
@@ -58,95 +64,72 @@ final class WeightStore: @unchecked Sendable {
         return v
     }
 
-    /// Decodes the whole of `t` into a new array on `threads` threads.
-    private func decodeAll(_ t: TensorInfo) throws -> [Float] {
-        var out = [Float](repeating: 0, count: t.rowCount * t.rowLength)
-        try out.withUnsafeMutableBufferPointer { try decodeRows(t, 0..<t.rowCount, into: $0.baseAddress!) }
-        source.release(t)
-        return out
-    }
-
     /// Decodes `rows` of `t` into `destination` (rows.count × rowLength floats).
     private func decodeRows(_ t: TensorInfo, _ rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) throws {
         try WeightDecoding.decode(t, from: source, rows: rows,
                                   into: UnsafeMutableBufferPointer(start: destination, count: rows.count * t.rowLength))
     }
 
-    /// Whether `t` is (or can be) kept decoded; decodes and keeps it if it fits the budget.
-    private func cached(_ t: TensorInfo) throws -> [Float]? {
-        if let c = cache[t.name] { return c }
-        let bytes = t.rowCount * t.rowLength * 4
-        guard cachedBytes + bytes <= cacheBudget else { return nil }
-        let decoded = try decodeAll(t)
-        cache[t.name] = decoded
-        cachedBytes += bytes
-        return decoded
+    /// Rows `rows` of the matrices `parts` (all of one row length) taken one under the other,
+    /// decoded block by block through the scratch and packed into a new matrix.
+    private func packed(_ parts: [TensorInfo], rows: Range<Int>) throws -> PackedMatrix {
+        let k = parts[0].rowLength
+        let matrix = PackedMatrix(precision: precision, rows: rows.count, columns: k)
+        let blockRows = max(1, scratch.count / k)
+        var partStart = 0
+        try scratch.withUnsafeMutableBufferPointer { buffer in
+            let block = buffer.baseAddress!
+            for t in parts {
+                defer { partStart += t.rowCount }
+                // The rows of this part that fall in `rows`, in the part's own numbering.
+                let lower = max(rows.lowerBound, partStart) - partStart
+                let upper = min(rows.upperBound, partStart + t.rowCount) - partStart
+                var r0 = lower
+                while r0 < upper {
+                    let r1 = min(upper, r0 + blockRows)
+                    try decodeRows(t, r0..<r1, into: block)
+                    matrix.pack(block, rows: r1 - r0, at: partStart + r0 - rows.lowerBound)
+                    r0 = r1
+                }
+                if upper == t.rowCount { source.release(t) }
+            }
+        }
+        return matrix
     }
 
-    /// `out[m × t.rowCount] (+)= input[m × t.rowLength] · tᵀ`, with `input` rows `lda` apart
-    /// (default: packed) and `out` rows `ldOut` apart. With `accumulate` the product is added to
-    /// what `out` holds (a residual connection).
-    func project(_ input: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight t: TensorInfo,
+    /// `out[m × n] (+)= input[m × k] · Wᵀ`, where W is the matrices `parts` (each k wide) one
+    /// under the other and n the sum of their row counts: one product serves Q, K and V, or
+    /// gate and up, their outputs side by side in `out`. `input` rows are `lda` apart (default:
+    /// packed), `out` rows `ldOut` apart; with `accumulate` the product is added to what `out`
+    /// holds (a residual connection).
+    ///
+    /// W is packed once and kept when it fits the cache budget; otherwise it is packed a block
+    /// of rows at a time (the size of the decoding scratch) for this product only.
+    func project(_ input: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weights parts: [TensorInfo],
                  into out: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool = false) throws {
-        let k = t.rowLength
-        let n = t.rowCount
-        let lda = lda ?? k
-        let beta: Float = accumulate ? 1 : 0
-        if let decoded = try cached(t) {
-            decoded.withUnsafeBufferPointer { w in
-                BLAS.gemmTransposedB(m: m, n: n, k: k, a: input, lda: lda, b: w.baseAddress!, ldb: k,
-                                     beta: beta, c: out, ldc: ldOut, threads: threads)
-            }
+        let k = parts[0].rowLength
+        let n = parts.reduce(0) { $0 + $1.rowCount }
+        precondition(parts.allSatisfy { $0.rowLength == k } && ldOut >= n, "stacked matrices do not fit together")
+        let a = activations.pack(input, rows: m, columns: k, lda: lda ?? k, precision: precision, threads: threads)
+        let key = parts.map(\.name).joined(separator: "+")
+        if cache[key] == nil, cachedBytes + lowbit_packed_weights_bytes(precision.packKind, Int64(n), Int64(k)) <= cacheBudget {
+            let matrix = try packed(parts, rows: 0..<n)
+            cache[key] = matrix
+            cachedBytes += matrix.byteCount
+        }
+        if let matrix = cache[key] {
+            matrix.multiply(a, into: out, ldOut: ldOut, accumulate: accumulate, threads: threads)
             return
         }
-        // Decode a block of rows at a time into the scratch and multiply it.
-        let blockRows = max(1, scratch.count / k)
+        // Whole panels per block, so that every block splits over the threads alike.
+        let panel = Int(LOWBIT_PANEL_COLUMNS)
+        let blockRows = max(panel, scratch.count / k / panel * panel)
         var r0 = 0
         while r0 < n {
             let r1 = min(n, r0 + blockRows)
-            try scratch.withUnsafeMutableBufferPointer { w in
-                try decodeRows(t, r0..<r1, into: w.baseAddress!)
-                BLAS.gemmTransposedB(m: m, n: r1 - r0, k: k, a: input, lda: lda, b: w.baseAddress!, ldb: k,
-                                     beta: beta, c: out + r0, ldc: ldOut, threads: threads)
-            }
+            let block = try packed(parts, rows: r0..<r1)
+            block.multiply(a, into: out + r0, ldOut: ldOut, accumulate: accumulate, threads: threads)
             r0 = r1
-        }
-        source.release(t)
-    }
-
-    /// Multiplies `input` by several matrices of the same row length at once, their outputs side
-    /// by side in `out` (`ldOut` = the sum of their row counts): Q, K and V, or gate and up.
-    /// When the matrices fit the cache they are kept stacked as one, so one sgemm serves all.
-    func project(_ input: UnsafePointer<Float>, rows m: Int, stacked weights: [TensorInfo],
-                 into out: UnsafeMutablePointer<Float>, ldOut: Int) throws {
-        let k = weights[0].rowLength
-        let n = weights.reduce(0) { $0 + $1.rowCount }
-        precondition(weights.allSatisfy { $0.rowLength == k } && ldOut >= n, "stacked matrices do not fit together")
-        let key = weights.map(\.name).joined(separator: "+")
-        if cache[key] == nil, cachedBytes + n * k * 4 <= cacheBudget {
-            var stacked = [Float](repeating: 0, count: n * k)
-            var row = 0
-            try stacked.withUnsafeMutableBufferPointer { buffer in
-                for t in weights {
-                    try decodeRows(t, 0..<t.rowCount, into: buffer.baseAddress! + row * k)
-                    source.release(t)
-                    row += t.rowCount
-                }
-            }
-            cache[key] = stacked
-            cachedBytes += n * k * 4
-        }
-        if let stacked = cache[key] {
-            stacked.withUnsafeBufferPointer { w in
-                BLAS.gemmTransposedB(m: m, n: n, k: k, a: input, lda: k, b: w.baseAddress!, ldb: k,
-                                     c: out, ldc: ldOut, threads: threads)
-            }
-            return
-        }
-        var column = 0
-        for t in weights {
-            try project(input, rows: m, weight: t, into: out + column, ldOut: ldOut)
-            column += t.rowCount
         }
     }
 
@@ -156,14 +139,6 @@ final class WeightStore: @unchecked Sendable {
         for id in ids where id < 0 || Int(id) >= t.rowCount {
             throw EvalError(.mismatch, file: source.path, item: t.name,
                             "token id \(id) is outside the vocabulary of \(t.rowCount)")
-        }
-        if let decoded = cache[t.name] {
-            decoded.withUnsafeBufferPointer { w in
-                for (i, id) in ids.enumerated() {
-                    (out + i * width).update(from: w.baseAddress! + Int(id) * width, count: width)
-                }
-            }
-            return
         }
         for (i, id) in ids.enumerated() {
             try WeightDecoding.decode(t, from: source, rows: Int(id)..<(Int(id) + 1),

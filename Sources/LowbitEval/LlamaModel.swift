@@ -2,22 +2,26 @@ import Foundation
 import LowbitFormats
 
 /// A Llama-family decoder (Llama 2/3/3.1, Mistral, SmolLM2) evaluated on the CPU over whole
-/// chunks of tokens: every matrix product is an sgemm over all tokens of the chunk.
+/// chunks of tokens: every weight matrix multiplies all tokens of the chunk at once.
 ///
 /// The weights stay in their stored type in the file; see ``WeightStore`` for how they are
 /// decoded. One model serves one thread of control at a time (it reuses its buffers).
 public final class LlamaModel: @unchecked Sendable {
     public struct Options: Sendable {
-        /// Threads for the element-wise work, decoding and the sgemm (split by output columns).
+        /// Threads for the element-wise work, decoding and the matrix products (split by
+        /// output columns).
         public var threads: Int
-        /// Bytes of decoded `Float` weights kept across chunks (0: decode every chunk, memory
-        /// stays near the file size plus one matrix).
+        /// Bytes of packed weights kept across chunks (0: decode every chunk, memory stays near
+        /// the file size plus one block of a matrix).
         public var weightCacheBytes: Int
+        /// The arithmetic of the weight matrix products.
+        public var precision: MatrixPrecision
 
         public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                    weightCacheBytes: Int = 2 << 30) {
+                    weightCacheBytes: Int = 2 << 30, precision: MatrixPrecision = .fastest) {
             self.threads = max(1, threads)
             self.weightCacheBytes = weightCacheBytes
+            self.precision = precision
         }
     }
 
@@ -52,7 +56,8 @@ public final class LlamaModel: @unchecked Sendable {
         let qWidth = c.headCount * c.headDim
         let kvWidth = c.kvHeadCount * c.headDim
         let largest = max(qWidth * e, c.feedForwardLength * e, 1 << 20)
-        let store = WeightStore(source: source, threads: options.threads, cacheBudget: options.weightCacheBytes,
+        let store = WeightStore(source: source, threads: options.threads, precision: options.precision,
+                                cacheBudget: options.weightCacheBytes,
                                 scratchFloats: largest)
         weights = store
         embedding = try store.tensor(naming.tokenEmbedding, columns: e)
@@ -105,20 +110,20 @@ public final class LlamaModel: @unchecked Sendable {
                 RMSNorm.apply(ws.x, rows: t, width: e, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: ws.h, threads: threads)
             }
             let qkvWidth = qWidth + 2 * kvWidth
-            try weights.project(ws.h, rows: t, stacked: [layer.query, layer.key, layer.value], into: ws.qkv, ldOut: qkvWidth)
+            try weights.project(ws.h, rows: t, weights: [layer.query, layer.key, layer.value], into: ws.qkv, ldOut: qkvWidth)
             let q = ws.qkv, k = ws.qkv + qWidth, v = ws.qkv + qWidth + kvWidth
             rope.apply(to: q, rows: t, heads: c.headCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
             rope.apply(to: k, rows: t, heads: c.kvHeadCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
             attention.run(q: q, k: k, v: v, inputStride: qkvWidth, tokens: t, into: ws.attended, scratch: ws.scores,
                           threads: threads)
-            try weights.project(ws.attended, rows: t, weight: layer.attentionOutput, into: ws.x, ldOut: e, accumulate: true)
+            try weights.project(ws.attended, rows: t, weights: [layer.attentionOutput], into: ws.x, ldOut: e, accumulate: true)
             // Feed-forward block (SwiGLU), gate and up side by side.
             layer.feedForwardNorm.withUnsafeBufferPointer { w in
                 RMSNorm.apply(ws.x, rows: t, width: e, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: ws.h, threads: threads)
             }
-            try weights.project(ws.h, rows: t, stacked: [layer.gate, layer.up], into: ws.gateUp, ldOut: 2 * f)
+            try weights.project(ws.h, rows: t, weights: [layer.gate, layer.up], into: ws.gateUp, ldOut: 2 * f)
             Activation.swiGLU(ws.gateUp, rows: t, width: f, threads: threads)
-            try weights.project(ws.gateUp, rows: t, lda: 2 * f, weight: layer.down, into: ws.x, ldOut: e, accumulate: true)
+            try weights.project(ws.gateUp, rows: t, lda: 2 * f, weights: [layer.down], into: ws.x, ldOut: e, accumulate: true)
         }
         // Output head, only for the positions asked for.
         let n = outputPositions.count
@@ -130,7 +135,7 @@ public final class LlamaModel: @unchecked Sendable {
         let vocab = head.rowCount
         var out = [Float](repeating: 0, count: n * vocab)
         try out.withUnsafeMutableBufferPointer { o in
-            try weights.project(ws.h, rows: n, weight: head, into: o.baseAddress!, ldOut: vocab)
+            try weights.project(ws.h, rows: n, weights: [head], into: o.baseAddress!, ldOut: vocab)
         }
         return out
     }

@@ -111,6 +111,7 @@ struct Compare: ParsableCommand {
                 (key: "chunks", value: .integer(Int64(plan.chunkCount))),
                 (key: "ctx", value: .integer(Int64(plan.contextLength))),
                 (key: "seconds", value: num(result.seconds)),
+                (key: "precision", value: .string(options.precision.rawValue)),
                 (key: "quant_bytes", value: .integer(Int64(quantLoaded.fileBytes))),
             ]
             if let baseBytes { members.append((key: "base_bytes", value: .integer(Int64(baseBytes)))) }

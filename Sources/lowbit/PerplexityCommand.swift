@@ -17,8 +17,14 @@ struct EvalTextOptions: ParsableArguments {
     @Option(help: "Threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "MB of decoded F32 weights to keep between chunks per model (0: decode each layer for every chunk).")
+    @Option(help: "MB of packed weights to keep between chunks per model (0: decode each layer for every chunk).")
     var cacheMb: Int = 2048
+
+    @Option(help: ArgumentHelp(
+        "Arithmetic of the weight matrix products: bf16 or f32 (default: bf16 where the CPU has AVX-512 BF16).",
+        discussion: "bf16 rounds weights and activations to bfloat16 and sums in float, as llama.cpp does for "
+            + "BF16 models; it is about twice as fast. f32 is exact and costs nothing in accuracy."))
+    var precision: MatrixPrecision = .fastest
 
     func validate() throws {
         guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4") }
@@ -28,7 +34,7 @@ struct EvalTextOptions: ParsableArguments {
     }
 
     var modelOptions: LlamaModel.Options {
-        LlamaModel.Options(threads: threads, weightCacheBytes: cacheMb << 20)
+        LlamaModel.Options(threads: threads, weightCacheBytes: cacheMb << 20, precision: precision)
     }
 
     /// Tokenizes the text with `tokenizer` (as llama.cpp does: special tokens added where the
@@ -41,6 +47,8 @@ struct EvalTextOptions: ParsableArguments {
         return (tokens, plan)
     }
 }
+
+extension MatrixPrecision: ExpressibleByArgument {}
 
 /// Writes text to standard output or standard error without buffering surprises.
 enum Console {
@@ -71,7 +79,7 @@ struct Perplexity: ParsableCommand {
 
     @OptionGroup var options: EvalTextOptions
 
-    @Flag(help: "Print {\"perplexity\", \"stderr\", \"tokens\", \"scored\", \"chunks\", \"ctx\", \"seconds\", \"tokens_per_second\"} as JSON.")
+    @Flag(help: "Print {\"perplexity\", \"stderr\", \"tokens\", \"scored\", \"chunks\", \"ctx\", \"seconds\", \"tokens_per_second\", \"precision\"} as JSON.")
     var json = false
 
     func run() throws {
@@ -96,6 +104,7 @@ struct Perplexity: ParsableCommand {
                 (key: "ctx", value: .integer(Int64(result.contextLength))),
                 (key: "seconds", value: .number(result.seconds)),
                 (key: "tokens_per_second", value: .number(result.tokensPerSecond)),
+                (key: "precision", value: .string(options.precision.rawValue)),
             ])
             Console.out(object.serialized() + "\n")
         } else {

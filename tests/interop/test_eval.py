@@ -129,9 +129,11 @@ def reference(cache_dir, f16_model, q4_0_model, text_path):
     return result
 
 
-def test_perplexity_matches_llama_cpp(lowbit_json, f16_model, text_path, reference):
+@pytest.mark.parametrize("precision", ["bf16", "f32"])
+def test_perplexity_matches_llama_cpp(lowbit_json, f16_model, text_path, reference, precision):
     out = lowbit_json("perplexity", f16_model, "--text", text_path, "--ctx", CTX, "--chunks", CHUNKS,
-                      "--threads", 2, "--json", timeout=1800)
+                      "--threads", 2, "--json", "--precision", precision, timeout=1800)
+    assert out["precision"] == precision
     assert out["tokens"] == reference["tokens"]
     assert out["chunks"] == reference["chunks"]
     assert out["scored"] == reference["scored"] == reference["chunks"] * (CTX // 2 - 1)
@@ -139,8 +141,29 @@ def test_perplexity_matches_llama_cpp(lowbit_json, f16_model, text_path, referen
     assert abs(out["perplexity"] / reference["perplexity_base"] - 1) < 0.005, (out, reference)
     assert abs(out["stderr"] / reference["stderr_base"] - 1) < 0.05
     assert out["tokens_per_second"] > 0
-    print(f"\nF16 PPL lowbit {out['perplexity']:.4f} llama.cpp {reference['perplexity_base']:.4f}, "
+    print(f"\nF16 PPL lowbit ({precision}) {out['perplexity']:.4f} llama.cpp {reference['perplexity_base']:.4f}, "
           f"{out['tokens_per_second']:.0f} tok/s")
+
+
+def test_bf16_products_cost_little(lowbit_json, f16_model, q4_0_model, text_path, tmp_path):
+    """Rounding the operands of the weight products to bfloat16 moves the predictions of the F16
+    model far less than quantization does: its KL divergence from the exact (f32) pass is the
+    noise floor of `--precision bf16`."""
+    exact = tmp_path / "f32.logits"
+    lowbit_json("compare", f16_model, f16_model, "--text", text_path, "--chunks", 2, "--threads", 2,
+                "--precision", "f32", "--json", "--save-base", exact, timeout=1800)
+    floor = lowbit_json("compare", "-", f16_model, "--text", text_path, "--chunks", 2, "--threads", 2,
+                        "--precision", "bf16", "--json", "--base-logits", exact, timeout=1800)
+    assert 0 < floor["kld_mean"] < 1e-3
+    assert abs(floor["perplexity_ratio"] - 1) < 2e-3
+    assert floor["top1_agreement"] > 97
+    quant = {p: lowbit_json("compare", "-", q4_0_model, "--text", text_path, "--chunks", 2, "--threads", 2,
+                            "--precision", p, "--json", "--base-logits", exact, timeout=1800)
+             for p in ("f32", "bf16")}
+    assert floor["kld_mean"] < quant["f32"]["kld_mean"] / 100
+    assert abs(quant["bf16"]["kld_mean"] / quant["f32"]["kld_mean"] - 1) < 0.01
+    print(f"\nbf16 noise floor: KLD {floor['kld_mean']:.2e}, PPL ratio {floor['perplexity_ratio']:.5f}; "
+          f"Q4_0 KLD f32 {quant['f32']['kld_mean']:.5f} bf16 {quant['bf16']['kld_mean']:.5f}")
 
 
 def test_kl_divergence_matches_llama_cpp(lowbit_json, f16_model, q4_0_model, text_path, reference, tmp_path):
@@ -150,8 +173,8 @@ def test_kl_divergence_matches_llama_cpp(lowbit_json, f16_model, q4_0_model, tex
     assert out["scored"] == reference["scored"]
     assert abs(out["perplexity_base"] / reference["perplexity_base"] - 1) < 0.005
     assert abs(out["perplexity_quant"] / reference["perplexity_quant"] - 1) < 0.02
-    # llama.cpp multiplies Q4_0 weights with activations rounded to Q8_0, Lowbit in F32, so its
-    # divergence is a little larger; they must agree within 10 %.
+    # llama.cpp multiplies Q4_0 weights with activations rounded to Q8_0, Lowbit with them rounded
+    # to bfloat16 (the default here), so the divergences differ a little; within 10 %.
     assert reference["kld_mean"] > 0.01
     assert abs(out["kld_mean"] / reference["kld_mean"] - 1) < 0.10, (out, reference)
     assert abs(out["top1_agreement"] - reference["top1_agreement"]) < 3
@@ -216,6 +239,10 @@ def test_golden_logits_are_numpys(tmp_path):
         logits = numpy_llama.forward(cfg, W, tokens)
         golden = np.fromfile(FIXTURES / f"{name}.logits.f32", dtype="<f4").reshape(logits.shape)
         assert np.abs(logits - golden).max() < 1e-5
+        rounded = numpy_llama.forward(cfg, W, tokens, bf16=True)
+        golden = np.fromfile(FIXTURES / f"{name}.bf16.logits.f32", dtype="<f4").reshape(logits.shape)
+        assert np.abs(rounded - golden).max() < 1e-5
+        assert np.abs(rounded - logits).max() > 1e-3  # the rounding is really there
 
 
 def test_numpy_oracle_matches_llama_cpp(f16_model, text_path):
@@ -245,8 +272,9 @@ def hf_model(cache_dir, model_path) -> str:
 def test_hf_directory_matches_gguf(lowbit_json, hf_model, f16_model, text_path):
     """The same weights from a Hugging Face directory (half-split rope, tokenizer.json) and from
     the F16 GGUF (permuted Q/K, interleaved rope, GGUF tokenizer) give the same predictions."""
+    # Exact products: the F32 directory and the F16 file would round to bfloat16 apart.
     out = lowbit_json("compare", hf_model, f16_model, "--text", text_path, "--chunks", 2, "--threads", 2,
-                      "--json", "--tensors", timeout=1800)
+                      "--json", "--tensors", "--precision", "f32", timeout=1800)
     assert out["perplexity_base"] == pytest.approx(out["perplexity_quant"], rel=1e-4)
     assert abs(out["kld_mean"]) < 1e-4
     assert out["top1_agreement"] > 99.5
