@@ -7,8 +7,9 @@ enum EvalBenchmark {
     static func run(model path: String, text: String, chunks: Int, threads: [Int]) throws -> [BenchResult] {
         let words = try TextSource.read(path: text)
         var results: [BenchResult] = []
+        for precision in MatrixPrecision.allCases {
         for t in threads {
-            let loaded = try ModelLoader.load(path: path, options: .init(threads: t))
+            let loaded = try ModelLoader.load(path: path, options: .init(threads: t, precision: precision))
             let tokens = loaded.tokenizer.encode(words)
             let plan = try ChunkPlan(tokenCount: tokens.count, contextLength: 512, maxChunks: chunks,
                                      bos: loaded.tokenizer.addsBOS ? loaded.tokenizer.bosTokenId : nil)
@@ -19,10 +20,11 @@ enum EvalBenchmark {
             var perplexity = 0.0
             let timing = try Measure.best(repetitions: 1) { perplexity = try run.run(tokens: tokens).perplexity }
             let processed = Double(plan.chunkCount * plan.contextLength)
-            results.append(BenchResult(name: "eval prefill", threads: t, work: processed, timing: timing,
+            results.append(BenchResult(name: "eval prefill \(precision)", threads: t, work: processed, timing: timing,
                                        unit: "tok/s", peakRSS: Measure.peakRSS(),
                                        note: String(format: "%@, %d chunks of 512, PPL %.4f",
                                                     (path as NSString).lastPathComponent, plan.chunkCount, perplexity)))
+        }
         }
         return results
     }

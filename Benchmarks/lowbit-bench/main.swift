@@ -88,6 +88,10 @@ do {
         }
     }
 
+    if options.wants("matmul") {
+        results += MatrixBenchmark.run(threads: options.threadCounts)
+    }
+
     if let model = options.model, let text = options.text, options.wants("eval") {
         log("evaluator prefill on \(model)")
         results += try EvalBenchmark.run(model: model, text: text, chunks: options.chunks, threads: options.threadCounts)

@@ -46,7 +46,10 @@ void lowbit_pack_weights(lowbit_pack_kind kind, const float *w, int64_t ldw, int
         } else {
             int64_t kp = pairs_of(k);
             uint32_t *p = (uint32_t *)packed + panel * kp * PANEL + column;
-            for (int64_t q = 0; q < kp; q++) p[q * PANEL] = bf16_pair(source, q, k);
+            if (lowbit_has_native_bf16())
+                lowbit_pack_bf16_row_avx512(source, k, p, PANEL);
+            else
+                for (int64_t q = 0; q < kp; q++) p[q * PANEL] = bf16_pair(source, q, k);
         }
     }
 }

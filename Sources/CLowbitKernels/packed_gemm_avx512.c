@@ -93,19 +93,39 @@ void lowbit_tile_avx512(lowbit_pack_kind kind, int64_t rows, int64_t cols, int64
 #undef ROWS_CASE
 }
 
+/// Masks of the floats `first ..< k` that fall in a tile of 32 starting at `first`.
+static inline void tile_masks(int64_t first, int64_t k, __mmask16 *lo, __mmask16 *hi) {
+    int64_t floats = first + 32 <= k ? 32 : k - first;
+    *lo = floats >= 16 ? 0xffff : (__mmask16)((1u << floats) - 1);
+    *hi = floats >= 32 ? 0xffff : floats > 16 ? (__mmask16)((1u << (floats - 16)) - 1) : 0;
+}
+
+/// 32 floats from `src` (fewer under the masks, zero beyond) as 16 BF16 pairs.
+static inline __m512i bf16_pairs(const float *src, __mmask16 lo, __mmask16 hi) {
+    __m512 a = _mm512_maskz_loadu_ps(lo, src), b = _mm512_maskz_loadu_ps(hi, src + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(b, a);
+}
+
+void lowbit_pack_bf16_row_avx512(const float *row, int64_t k, uint32_t *out, int64_t stride) {
+    uint32_t pairs[16];
+    int64_t kp = (k + 1) / 2;
+    for (int64_t q0 = 0; q0 < kp; q0 += 16) {
+        __mmask16 lo, hi;
+        tile_masks(2 * q0, k, &lo, &hi);
+        _mm512_storeu_si512(pairs, bf16_pairs(row + 2 * q0, lo, hi));
+        int64_t span = kp - q0 < 16 ? kp - q0 : 16;
+        for (int64_t q = 0; q < span; q++) out[(q0 + q) * stride] = pairs[q];
+    }
+}
+
 void lowbit_pack_bf16_block_avx512(const float *a, int64_t lda, int64_t rows, int64_t k, uint32_t *out) {
     uint32_t pairs[12][16];
     int64_t kp = (k + 1) / 2;
     for (int64_t q0 = 0; q0 < kp; q0 += 16) {
-        int64_t span = kp - q0 < 16 ? kp - q0 : 16;        // pairs in this tile
-        int64_t floats = 2 * q0 + 32 <= k ? 32 : k - 2 * q0; // source floats in this tile
-        __mmask16 mlo = floats >= 16 ? 0xffff : (__mmask16)((1u << floats) - 1);
-        __mmask16 mhi = floats >= 32 ? 0xffff : floats > 16 ? (__mmask16)((1u << (floats - 16)) - 1) : 0;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *src = a + r * lda + 2 * q0;
-            __m512 lo = _mm512_maskz_loadu_ps(mlo, src), hi = _mm512_maskz_loadu_ps(mhi, src + 16);
-            _mm512_storeu_si512(pairs[r], (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-        }
+        int64_t span = kp - q0 < 16 ? kp - q0 : 16;  // pairs in this tile
+        __mmask16 lo, hi;
+        tile_masks(2 * q0, k, &lo, &hi);
+        for (int64_t r = 0; r < rows; r++) _mm512_storeu_si512(pairs[r], bf16_pairs(a + r * lda + 2 * q0, lo, hi));
         for (int64_t q = 0; q < span; q++)
             for (int64_t r = 0; r < rows; r++) out[(q0 + q) * rows + r] = pairs[r][q];
     }
@@ -121,5 +141,6 @@ void lowbit_use_portable_kernels(int portable) { (void)portable; }
 void lowbit_tile_avx512(lowbit_pack_kind kind, int64_t rows, int64_t cols, int64_t steps, const void *a,
                         const void *w, float *c, int64_t ldc, int accumulate) {}
 void lowbit_pack_bf16_block_avx512(const float *a, int64_t lda, int64_t rows, int64_t k, uint32_t *out) {}
+void lowbit_pack_bf16_row_avx512(const float *row, int64_t k, uint32_t *out, int64_t stride) {}
 
 #endif

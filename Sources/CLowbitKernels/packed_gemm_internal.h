@@ -16,6 +16,9 @@ static inline float lowbit_float_from_bf16(uint16_t h) {
 void lowbit_tile_avx512(lowbit_pack_kind kind, int64_t rows, int64_t cols, int64_t steps, const void *a,
                         const void *w, float *c, int64_t ldc, int accumulate);
 
+/// Packs one row of k floats of W as BF16 pairs, `stride` uint32 apart (the panel width).
+void lowbit_pack_bf16_row_avx512(const float *row, int64_t k, uint32_t *out, int64_t stride);
+
 /// Packs one block of `rows` ≤ 12 rows of A as BF16 pairs with AVX-512 BF16 conversions.
 void lowbit_pack_bf16_block_avx512(const float *a, int64_t lda, int64_t rows, int64_t k, uint32_t *out);
 

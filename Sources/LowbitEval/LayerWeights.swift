@@ -88,7 +88,11 @@ final class WeightStore: @unchecked Sendable {
                 while r0 < upper {
                     let r1 = min(upper, r0 + blockRows)
                     try decodeRows(t, r0..<r1, into: block)
-                    matrix.pack(block, rows: r1 - r0, at: partStart + r0 - rows.lowerBound)
+                    let decoded = SendablePointer(block), first = partStart + r0 - rows.lowerBound
+                    Parallel.forRanges(r1 - r0, threads: threads, minimumPerPart: 16) { part in
+                        matrix.pack(decoded.pointer + part.lowerBound * k, rows: part.count,
+                                    at: first + part.lowerBound)
+                    }
                     r0 = r1
                 }
                 if upper == t.rowCount { source.release(t) }

@@ -2,15 +2,25 @@ import CLowbitKernels
 
 /// A weight matrix (`rows` output features × `columns` inputs) packed for the evaluator's matrix
 /// products in one ``MatrixPrecision``. It owns its 64-byte-aligned memory.
-final class PackedMatrix: @unchecked Sendable {
-    let precision: MatrixPrecision
-    let rows: Int
-    let columns: Int
-    let byteCount: Int
+///
+/// ```swift
+/// let w = PackedMatrix(precision: .bfloat16, rows: n, columns: k)
+/// w.pack(weights, rows: n, at: 0)                      // n rows of k floats
+/// let a = buffer.pack(x, rows: m, columns: k, lda: k, precision: .bfloat16, threads: 2)
+/// w.multiply(a, into: y, ldOut: n, threads: 2)          // y[m × n] = x · wᵀ
+/// ```
+public final class PackedMatrix: @unchecked Sendable {
+    public let precision: MatrixPrecision
+    /// Output features (rows of the weight matrix as stored).
+    public let rows: Int
+    /// Inputs (the length of each stored row).
+    public let columns: Int
+    /// Bytes of packed memory held.
+    public let byteCount: Int
     private let storage: UnsafeMutableRawPointer
 
     /// An all-zero packed matrix of `rows` × `columns`.
-    init(precision: MatrixPrecision, rows: Int, columns: Int) {
+    public init(precision: MatrixPrecision, rows: Int, columns: Int) {
         precondition(rows > 0 && columns > 0, "a packed matrix needs rows and columns")
         self.precision = precision
         self.rows = rows
@@ -24,19 +34,19 @@ final class PackedMatrix: @unchecked Sendable {
 
     /// Packs `count` rows of `columns` floats (`source`, rows `stride` apart) as rows
     /// `firstRow ..< firstRow + count`.
-    func pack(_ source: UnsafePointer<Float>, rows count: Int, stride: Int? = nil, at firstRow: Int) {
+    public func pack(_ source: UnsafePointer<Float>, rows count: Int, stride: Int? = nil, at firstRow: Int) {
         precondition(firstRow >= 0 && count >= 0 && firstRow + count <= rows, "rows outside the packed matrix")
         lowbit_pack_weights(precision.packKind, source, Int64(stride ?? columns), Int64(firstRow), Int64(count),
                             Int64(columns), storage)
     }
 
     /// Panels of ``LOWBIT_PANEL_COLUMNS`` rows: the unit of work split over threads.
-    var panelCount: Int { (rows + Int(LOWBIT_PANEL_COLUMNS) - 1) / Int(LOWBIT_PANEL_COLUMNS) }
+    public var panelCount: Int { (rows + Int(LOWBIT_PANEL_COLUMNS) - 1) / Int(LOWBIT_PANEL_COLUMNS) }
 
     /// `out[m × rows] (+)= a · selfᵀ` for packed activations `a` (m × columns), `out` rows
     /// `ldOut` floats apart; with `accumulate` the product is added to what `out` holds. Output
     /// panels are split over `threads`.
-    func multiply(_ a: PackedActivations, into out: UnsafeMutablePointer<Float>, ldOut: Int,
+    public func multiply(_ a: PackedActivations, into out: UnsafeMutablePointer<Float>, ldOut: Int,
                   accumulate: Bool = false, threads: Int) {
         precondition(a.columns == columns && a.precision == precision && ldOut >= rows, "bad product dimensions")
         guard a.rows > 0 else { return }
@@ -55,25 +65,25 @@ final class PackedMatrix: @unchecked Sendable {
 
 /// Activations (m rows × `columns`) packed for products with ``PackedMatrix``es of the same
 /// precision; valid until their ``ActivationBuffer`` packs again.
-struct PackedActivations {
+public struct PackedActivations {
     let storage: UnsafeMutableRawPointer
-    let rows: Int
-    let columns: Int
-    let precision: MatrixPrecision
+    public let rows: Int
+    public let columns: Int
+    public let precision: MatrixPrecision
 }
 
 /// Reusable 64-byte-aligned scratch for packed activations; grows to the largest request.
-final class ActivationBuffer: @unchecked Sendable {
+public final class ActivationBuffer: @unchecked Sendable {
     private var storage: UnsafeMutableRawPointer?
     private var capacity = 0
 
-    init() {}
+    public init() {}
 
     deinit { storage?.deallocate() }
 
     /// Packs `input` (m rows of k floats, `lda` apart) in `precision`, splitting the row blocks
     /// over `threads`. The result replaces what the buffer held.
-    func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, precision: MatrixPrecision,
+    public func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, precision: MatrixPrecision,
               threads: Int) -> PackedActivations {
         precondition(m >= 0 && k > 0 && lda >= k, "bad activation dimensions")
         let kind = precision.packKind
