@@ -2,7 +2,8 @@ import Foundation
 import LowbitEval
 
 /// GFLOP/s of the evaluator's packed matrix products (``PackedMatrix``) on the shapes of a chunk
-/// of 512 tokens through SmolLM2-135M and Llama-3-8B layers, per precision and thread count.
+/// of 512 tokens through SmolLM2-135M and Llama-3-8B layers, per precision and thread count,
+/// beside OpenBLAS sgemm (the `float32` plain-rows layout) on the same shapes.
 enum MatrixBenchmark {
     struct Shape {
         var name: String
@@ -19,9 +20,12 @@ enum MatrixBenchmark {
 
     static func run(threads: [Int]) -> [BenchResult] {
         var results: [BenchResult] = []
-        for precision in MatrixPrecision.allCases {
+        let variants: [(name: String, precision: MatrixPrecision, layout: MatrixLayout)] = [
+            ("f32", .float32, .panels), ("bf16", .bfloat16, .panels), ("OpenBLAS sgemm", .float32, .rows),
+        ]
+        for (label, precision, layout) in variants {
             for shape in shapes {
-                let weights = PackedMatrix(precision: precision, rows: shape.n, columns: shape.k)
+                let weights = PackedMatrix(precision: precision, rows: shape.n, columns: shape.k, layout: layout)
                 var row = [Float](repeating: 0, count: shape.k)
                 for i in 0..<shape.n {
                     for j in 0..<shape.k { row[j] = Float((i &* 31 &+ j &* 17) % 97) / 97 - 0.5 }
@@ -36,12 +40,12 @@ enum MatrixBenchmark {
                         output.withUnsafeMutableBufferPointer { y in
                             Measure.best(repetitions: 3) {
                                 let a = buffer.pack(x.baseAddress!, rows: shape.m, columns: shape.k, lda: shape.k,
-                                                    precision: precision, threads: t)
+                                                    for: weights, threads: t)
                                 weights.multiply(a, into: y.baseAddress!, ldOut: shape.n, threads: t)
                             }
                         }
                     }
-                    let result = BenchResult(name: "matmul \(precision) \(shape.name)", threads: t, work: flops / 1e9,
+                    let result = BenchResult(name: "matmul \(label) \(shape.name)", threads: t, work: flops / 1e9,
                                              timing: timing, unit: "GFLOP/s", peakRSS: nil,
                                              note: "\(shape.m)x\(shape.k) · (\(shape.n)x\(shape.k))ᵀ, packing A included")
                     log("\(result.name), \(t) thread(s): \(Report.format(result.value)) GFLOP/s")

@@ -12,6 +12,8 @@ final class WeightStore: @unchecked Sendable {
     let source: any TensorSource
     let threads: Int
     let precision: MatrixPrecision
+    /// The layout of every packed matrix (fixed when the store is made).
+    let layout: MatrixLayout
     /// Bytes of packed matrices the store may keep.
     let cacheBudget: Int
     private var cache: [String: PackedMatrix] = [:]
@@ -27,6 +29,7 @@ final class WeightStore: @unchecked Sendable {
         self.source = source
         self.threads = max(1, threads)
         self.precision = precision
+        layout = .preferred(for: precision)
         self.cacheBudget = max(0, cacheBudget)
         scratch = [Float](repeating: 0, count: max(1, scratchFloats))
         var byName: [String: TensorInfo] = [:]
@@ -74,7 +77,7 @@ final class WeightStore: @unchecked Sendable {
     /// decoded block by block through the scratch and packed into a new matrix.
     private func packed(_ parts: [TensorInfo], rows: Range<Int>) throws -> PackedMatrix {
         let k = parts[0].rowLength
-        let matrix = PackedMatrix(precision: precision, rows: rows.count, columns: k)
+        let matrix = PackedMatrix(precision: precision, rows: rows.count, columns: k, layout: layout)
         let blockRows = max(1, scratch.count / k)
         var partStart = 0
         try scratch.withUnsafeMutableBufferPointer { buffer in
@@ -114,9 +117,10 @@ final class WeightStore: @unchecked Sendable {
         let k = parts[0].rowLength
         let n = parts.reduce(0) { $0 + $1.rowCount }
         precondition(parts.allSatisfy { $0.rowLength == k } && ldOut >= n, "stacked matrices do not fit together")
-        let a = activations.pack(input, rows: m, columns: k, lda: lda ?? k, precision: precision, threads: threads)
+        let a = activations.pack(input, rows: m, columns: k, lda: lda ?? k, precision: precision, layout: layout,
+                                 threads: threads)
         let key = parts.map(\.name).joined(separator: "+")
-        if cache[key] == nil, cachedBytes + lowbit_packed_weights_bytes(precision.packKind, Int64(n), Int64(k)) <= cacheBudget {
+        if cache[key] == nil, cachedBytes + PackedMatrix.bytes(precision: precision, layout: layout, rows: n, columns: k) <= cacheBudget {
             let matrix = try packed(parts, rows: 0..<n)
             cache[key] = matrix
             cachedBytes += matrix.byteCount

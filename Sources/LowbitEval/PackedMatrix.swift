@@ -1,16 +1,31 @@
 import CLowbitKernels
 
+/// How a ``PackedMatrix`` holds its weights.
+public enum MatrixLayout: Sendable {
+    /// Panels for Lowbit's kernels (`Sources/CLowbitKernels`).
+    case panels
+    /// Plain rows of `Float`, multiplied by OpenBLAS sgemm: the `float32` layout on CPUs
+    /// without AVX-512, where OpenBLAS's kernels beat Lowbit's portable C.
+    case rows
+
+    /// The faster layout for `precision` on this CPU.
+    public static func preferred(for precision: MatrixPrecision) -> MatrixLayout {
+        precision == .float32 && lowbit_has_avx512() == 0 ? .rows : .panels
+    }
+}
+
 /// A weight matrix (`rows` output features × `columns` inputs) packed for the evaluator's matrix
 /// products in one ``MatrixPrecision``. It owns its 64-byte-aligned memory.
 ///
 /// ```swift
 /// let w = PackedMatrix(precision: .bfloat16, rows: n, columns: k)
 /// w.pack(weights, rows: n, at: 0)                      // n rows of k floats
-/// let a = buffer.pack(x, rows: m, columns: k, lda: k, precision: .bfloat16, threads: 2)
+/// let a = buffer.pack(x, rows: m, columns: k, lda: k, for: w, threads: 2)
 /// w.multiply(a, into: y, ldOut: n, threads: 2)          // y[m × n] = x · wᵀ
 /// ```
 public final class PackedMatrix: @unchecked Sendable {
     public let precision: MatrixPrecision
+    public let layout: MatrixLayout
     /// Output features (rows of the weight matrix as stored).
     public let rows: Int
     /// Inputs (the length of each stored row).
@@ -20,56 +35,89 @@ public final class PackedMatrix: @unchecked Sendable {
     private let storage: UnsafeMutableRawPointer
 
     /// An all-zero packed matrix of `rows` × `columns`.
-    public init(precision: MatrixPrecision, rows: Int, columns: Int) {
+    public init(precision: MatrixPrecision, rows: Int, columns: Int,
+                layout: MatrixLayout? = nil) {
         precondition(rows > 0 && columns > 0, "a packed matrix needs rows and columns")
+        let layout = layout ?? .preferred(for: precision)
+        precondition(layout == .panels || precision == .float32, "plain rows are float32")
         self.precision = precision
+        self.layout = layout
         self.rows = rows
         self.columns = columns
-        byteCount = lowbit_packed_weights_bytes(precision.packKind, Int64(rows), Int64(columns))
+        byteCount = Self.bytes(precision: precision, layout: layout, rows: rows, columns: columns)
         storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
         storage.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
     }
 
     deinit { storage.deallocate() }
 
+    /// Bytes a matrix of `rows` × `columns` takes in `precision` and `layout` (default: preferred).
+    public static func bytes(precision: MatrixPrecision, layout: MatrixLayout? = nil, rows: Int, columns: Int) -> Int {
+        switch layout ?? .preferred(for: precision) {
+        case .panels: lowbit_packed_weights_bytes(precision.packKind, Int64(rows), Int64(columns))
+        case .rows: rows * columns * MemoryLayout<Float>.stride
+        }
+    }
+
     /// Packs `count` rows of `columns` floats (`source`, rows `stride` apart) as rows
     /// `firstRow ..< firstRow + count`.
     public func pack(_ source: UnsafePointer<Float>, rows count: Int, stride: Int? = nil, at firstRow: Int) {
         precondition(firstRow >= 0 && count >= 0 && firstRow + count <= rows, "rows outside the packed matrix")
-        lowbit_pack_weights(precision.packKind, source, Int64(stride ?? columns), Int64(firstRow), Int64(count),
-                            Int64(columns), storage)
+        let stride = stride ?? columns
+        switch layout {
+        case .panels:
+            lowbit_pack_weights(precision.packKind, source, Int64(stride), Int64(firstRow), Int64(count),
+                                Int64(columns), storage)
+        case .rows:
+            let destination = storage.assumingMemoryBound(to: Float.self) + firstRow * columns
+            for r in 0..<count {
+                (destination + r * columns).update(from: source + r * stride, count: columns)
+            }
+        }
     }
 
     /// Panels of ``LOWBIT_PANEL_COLUMNS`` rows: the unit of work split over threads.
     public var panelCount: Int { (rows + Int(LOWBIT_PANEL_COLUMNS) - 1) / Int(LOWBIT_PANEL_COLUMNS) }
 
-    /// `out[m × rows] (+)= a · selfᵀ` for packed activations `a` (m × columns), `out` rows
-    /// `ldOut` floats apart; with `accumulate` the product is added to what `out` holds. Output
-    /// panels are split over `threads`.
+    /// `out[m × rows] (+)= a · selfᵀ` for activations `a` (m × columns) packed for this matrix,
+    /// `out` rows `ldOut` floats apart; with `accumulate` the product is added to what `out`
+    /// holds. Output columns are split over `threads`.
     public func multiply(_ a: PackedActivations, into out: UnsafeMutablePointer<Float>, ldOut: Int,
-                  accumulate: Bool = false, threads: Int) {
-        precondition(a.columns == columns && a.precision == precision && ldOut >= rows, "bad product dimensions")
+                         accumulate: Bool = false, threads: Int) {
+        precondition(a.columns == columns && a.precision == precision && a.layout == layout && ldOut >= rows,
+                     "bad product dimensions")
         guard a.rows > 0 else { return }
-        let kind = precision.packKind
-        let (m, n, k) = (Int64(a.rows), Int64(rows), Int64(columns))
-        let activations = SendablePointer(a.storage.assumingMemoryBound(to: UInt8.self))
-        let weights = SendablePointer(storage.assumingMemoryBound(to: UInt8.self))
-        let result = SendablePointer(out)
-        Parallel.forRanges(panelCount, threads: threads) { panels in
-            lowbit_gemm_packed(kind, m, n, k, activations.pointer, weights.pointer,
-                               Int64(panels.lowerBound), Int64(panels.upperBound), result.pointer, Int64(ldOut),
-                               accumulate ? 1 : 0)
+        switch layout {
+        case .panels:
+            let kind = precision.packKind
+            let (m, n, k) = (Int64(a.rows), Int64(rows), Int64(columns))
+            let activations = SendablePointer(a.storage.assumingMemoryBound(to: UInt8.self))
+            let weights = SendablePointer(storage.assumingMemoryBound(to: UInt8.self))
+            let result = SendablePointer(out)
+            Parallel.forRanges(panelCount, threads: threads) { panels in
+                lowbit_gemm_packed(kind, m, n, k, activations.pointer, weights.pointer,
+                                   Int64(panels.lowerBound), Int64(panels.upperBound), result.pointer, Int64(ldOut),
+                                   accumulate ? 1 : 0)
+            }
+        case .rows:
+            BLAS.gemmTransposedB(m: a.rows, n: rows, k: columns, a: a.storage.assumingMemoryBound(to: Float.self),
+                                 lda: a.leadingDimension, b: storage.assumingMemoryBound(to: Float.self), ldb: columns,
+                                 beta: accumulate ? 1 : 0, c: out, ldc: ldOut, threads: threads)
         }
     }
 }
 
-/// Activations (m rows × `columns`) packed for products with ``PackedMatrix``es of the same
-/// precision; valid until their ``ActivationBuffer`` packs again.
+/// Activations (m rows × `columns`) ready for products with ``PackedMatrix``es of the same
+/// precision and layout; valid until their ``ActivationBuffer`` packs again (for the `rows`
+/// layout: while the input they were made from is unchanged).
 public struct PackedActivations {
     let storage: UnsafeMutableRawPointer
+    /// Floats between rows (the `rows` layout, which uses the input in place).
+    let leadingDimension: Int
     public let rows: Int
     public let columns: Int
     public let precision: MatrixPrecision
+    public let layout: MatrixLayout
 }
 
 /// Reusable 64-byte-aligned scratch for packed activations; grows to the largest request.
@@ -81,11 +129,23 @@ public final class ActivationBuffer: @unchecked Sendable {
 
     deinit { storage?.deallocate() }
 
-    /// Packs `input` (m rows of k floats, `lda` apart) in `precision`, splitting the row blocks
-    /// over `threads`. The result replaces what the buffer held.
+    /// Packs `input` (m rows of k floats, `lda` apart) for products with `matrix`, splitting the
+    /// row blocks over `threads`. The result replaces what the buffer held.
+    public func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, for matrix: PackedMatrix,
+                     threads: Int) -> PackedActivations {
+        pack(input, rows: m, columns: k, lda: lda, precision: matrix.precision, layout: matrix.layout, threads: threads)
+    }
+
+    /// Packs `input` (m rows of k floats, `lda` apart) in `precision` and `layout` (default: the
+    /// preferred one), splitting the row blocks over `threads`.
     public func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, precision: MatrixPrecision,
-              threads: Int) -> PackedActivations {
+                     layout: MatrixLayout? = nil, threads: Int) -> PackedActivations {
         precondition(m >= 0 && k > 0 && lda >= k, "bad activation dimensions")
+        let layout = layout ?? .preferred(for: precision)
+        if layout == .rows {
+            return PackedActivations(storage: UnsafeMutableRawPointer(mutating: input), leadingDimension: lda,
+                                     rows: m, columns: k, precision: precision, layout: layout)
+        }
         let kind = precision.packKind
         let bytes = lowbit_packed_activations_bytes(kind, Int64(m), Int64(k))
         if storage == nil || capacity < bytes {
@@ -100,6 +160,7 @@ public final class ActivationBuffer: @unchecked Sendable {
             lowbit_pack_activations(kind, source.pointer, Int64(lda), Int64(m), Int64(k),
                                     Int64(range.lowerBound), Int64(range.upperBound), packed.pointer)
         }
-        return PackedActivations(storage: storage!, rows: m, columns: k, precision: precision)
+        return PackedActivations(storage: storage!, leadingDimension: k, rows: m, columns: k, precision: precision,
+                                 layout: layout)
     }
 }

@@ -18,7 +18,7 @@ import Testing
         (1, 1, 1), (5, 33, 7), (13, 65, 3), (12, 32, 64), (25, 100, 130), (30, 70, 577),
     ]
 
-    static func check(precision: MatrixPrecision, portable: Bool, accumulate: Bool,
+    static func check(precision: MatrixPrecision, layout: MatrixLayout, portable: Bool, accumulate: Bool,
                       shape: (m: Int, n: Int, k: Int)) {
         let (m, n, k) = shape
         let lda = k + 3, ldOut = n + 2
@@ -33,7 +33,8 @@ import Testing
         func round(_ x: Float) -> Float { precision == .bfloat16 ? Self.bfloat16(x) : x }
         lowbit_use_portable_kernels(portable ? 1 : 0)
         defer { lowbit_use_portable_kernels(0) }
-        let matrix = PackedMatrix(precision: precision, rows: n, columns: k)
+        // Without AVX-512, float32 goes to OpenBLAS in plain rows; check the portable panels too.
+        let matrix = PackedMatrix(precision: precision, rows: n, columns: k, layout: layout)
         // Packed in two parts, the second at a row offset that is not a panel boundary.
         let split = n / 3
         w.withUnsafeBufferPointer { wp in
@@ -43,7 +44,7 @@ import Testing
         var out = start
         let buffer = ActivationBuffer()
         a.withUnsafeBufferPointer { ap in
-            let packed = buffer.pack(ap.baseAddress!, rows: m, columns: k, lda: lda, precision: precision, threads: 3)
+            let packed = buffer.pack(ap.baseAddress!, rows: m, columns: k, lda: lda, for: matrix, threads: 3)
             out.withUnsafeMutableBufferPointer { op in
                 matrix.multiply(packed, into: op.baseAddress!, ldOut: ldOut, accumulate: accumulate, threads: 3)
             }
@@ -67,18 +68,30 @@ import Testing
                 }
             }
         }
-        #expect(worst < 1e-6, "\(precision) portable=\(portable) accumulate=\(accumulate) \(shape): \(worst)")
+        #expect(worst < 1e-6, "\(precision) \(layout) portable=\(portable) accumulate=\(accumulate) \(shape): \(worst)")
     }
 
     @Test(arguments: MatrixPrecision.allCases)
     func matchesDirectProduct(precision: MatrixPrecision) {
+        let layouts: [MatrixLayout] = precision == .float32 ? [.panels, .rows] : [.panels]
         for shape in Self.shapes {
-            for portable in [false, true] {
-                for accumulate in [false, true] {
-                    Self.check(precision: precision, portable: portable, accumulate: accumulate, shape: shape)
+            for layout in layouts {
+                for portable in [false, true] {
+                    for accumulate in [false, true] {
+                        Self.check(precision: precision, layout: layout, portable: portable, accumulate: accumulate,
+                                   shape: shape)
+                    }
                 }
             }
         }
+    }
+
+    @Test func float32FallsBackOnOpenBLASWithoutAVX512() {
+        lowbit_use_portable_kernels(1)
+        defer { lowbit_use_portable_kernels(0) }
+        #expect(MatrixLayout.preferred(for: .float32) == .rows)
+        #expect(MatrixLayout.preferred(for: .bfloat16) == .panels)
+        #expect(MatrixPrecision.fastest == .float32)
     }
 
     @Test func bfloat16HalvesTheWeights() {
