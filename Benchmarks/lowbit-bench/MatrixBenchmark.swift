@@ -16,6 +16,7 @@ enum MatrixBenchmark {
         Shape(name: "SmolLM2 down", m: 512, n: 576, k: 1536),
         Shape(name: "SmolLM2 head", m: 256, n: 49152, k: 576),
         Shape(name: "Llama-3-8B gate+up", m: 512, n: 28672, k: 4096),
+        Shape(name: "Llama-3-8B down", m: 512, n: 4096, k: 14336),
     ]
 
     static func run(threads: [Int]) -> [BenchResult] {
