@@ -1,5 +1,7 @@
-/// Byte-level BPE: merges applied by rank inside each pre-tokenized word.
+/// BPE: merges applied by rank inside each pre-tokenized word.
 ///
+/// A word starts as one symbol per byte (byte-level BPE, GPT-2 style) or one per Unicode scalar
+/// with byte fallback (Hugging Face's SentencePiece-style BPE, Llama 2), see ``Segmentation``.
 /// Works on token ids: the merge table maps a pair of ids to (rank, merged id), and each word
 /// is merged with a min-heap of candidate pairs ordered by (rank, position) — the order of
 /// Hugging Face's `Word::merge_all` and llama.cpp's `llm_tokenizer_bpe_session`.
@@ -14,6 +16,19 @@ struct BPEModel: Sendable {
     let ignoreMerges: Bool
     /// Token for bytes the vocabulary lacks (Hugging Face `unk_token`); dropped when nil.
     let unknownId: Int32?
+    /// How a word is cut into its first symbols.
+    var segmentation: Segmentation = .bytes
+
+    /// The first symbols of a word.
+    enum Segmentation: Sendable {
+        /// One symbol per byte, looked up in ``byteTokens`` (byte-level BPE).
+        case bytes
+        /// One symbol per Unicode scalar whose UTF-8 text is in ``vocabulary``; a scalar that is
+        /// not becomes the ``byteTokens`` of its bytes (`<0xAB>`, when all exist), else the
+        /// unknown token, consecutive unknowns fused into one when `fuseUnknown` (Hugging Face
+        /// `BPE` with `byte_fallback`, `fuse_unk`).
+        case scalarsWithByteFallback(fuseUnknown: Bool)
+    }
 
     @inline(__always)
     static func pairKey(_ left: Int32, _ right: Int32) -> UInt64 {
@@ -35,13 +50,19 @@ struct BPEModel: Sendable {
             out.append(id)
             return
         }
-        let n = word.count
         scratch.ids.removeAll(keepingCapacity: true)
         scratch.next.removeAll(keepingCapacity: true)
         scratch.prev.removeAll(keepingCapacity: true)
         scratch.heap.removeAll()
-        for (i, byte) in word.enumerated() {
-            scratch.ids.append(byteTokens[Int(byte)])
+        switch segmentation {
+        case .bytes:
+            for byte in word { scratch.ids.append(byteTokens[Int(byte)]) }
+        case .scalarsWithByteFallback(let fuseUnknown):
+            appendScalarSymbols(word, fuseUnknown: fuseUnknown, into: &scratch.ids)
+        }
+        let n = scratch.ids.count
+        guard n > 0 else { return }
+        for i in 0..<n {
             scratch.prev.append(Int32(i - 1))
             scratch.next.append(i + 1 < n ? Int32(i + 1) : -1)
         }
@@ -77,6 +98,28 @@ struct BPEModel: Sendable {
     }
 
     private static let removed: Int32 = -2
+
+    /// The first symbols of `word` for ``Segmentation/scalarsWithByteFallback(fuseUnknown:)``.
+    private func appendScalarSymbols(_ word: UnsafeBufferPointer<UInt8>, fuseUnknown: Bool, into ids: inout [Int32]) {
+        var offset = 0
+        var previousUnknown = false
+        while offset < word.count {
+            let lead = word[offset]
+            let length = min(lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, word.count - offset)
+            let scalar = UnsafeBufferPointer(rebasing: word[offset..<(offset + length)])
+            offset += length
+            if let id = vocabulary.lookup(scalar) {
+                ids.append(id)
+                previousUnknown = false
+            } else if scalar.allSatisfy({ byteTokens[Int($0)] >= 0 }) {
+                for byte in scalar { ids.append(byteTokens[Int(byte)]) }
+                previousUnknown = false
+            } else if let unknownId {
+                if !(fuseUnknown && previousUnknown) { ids.append(unknownId) }
+                previousUnknown = true
+            }
+        }
+    }
 
     @inline(__always)
     private func pushCandidate(_ left: Int, _ right: Int, scratch: inout Scratch) {

@@ -1,7 +1,8 @@
 import LowbitFormats
 
 /// What Lowbit reads from a Hugging Face `tokenizer.json` (+ `tokenizer_config.json`): a
-/// byte-level BPE model, its pre-tokenizer, added tokens and special-token settings. Shared by
+/// byte-level BPE model or a SentencePiece-style BPE model (`byte_fallback`, Llama 2 / Mistral),
+/// its normalizer and pre-tokenizer, added tokens and special-token settings. Shared by
 /// ``Tokenizer/init(tokenizerJSON:config:)`` and ``TokenizerExport``.
 struct HFTokenizerJSON {
     struct AddedToken {
@@ -10,8 +11,12 @@ struct HFTokenizerJSON {
         var special: Bool
         var lstrip: Bool
         var rstrip: Bool
+        /// Matched in the normalized text rather than the raw text (SentencePiece-style only).
+        var normalized = false
     }
 
+    /// `.byteLevelBPE` or `.sentencePieceBPE` (a BPE model with `byte_fallback`).
+    var kind: VocabularySpec.Kind
     var tokens: [String]
     var types: [TokenType]
     var merges: [(String, String)]
@@ -19,6 +24,10 @@ struct HFTokenizerJSON {
     var preTokenizer: PreTokenizer
     var ignoreMerges: Bool
     var normalizer: Normalizer
+    /// SentencePiece-style only: the `Prepend` / `Replace` normalizer and `Metaspace` pre-tokenizer.
+    var spacing = SentencePieceSpacing()
+    /// `model.fuse_unk`.
+    var fuseUnknown: Bool
     var unknown: Int32?
     var bos: Int32?
     var eos: Int32?
@@ -38,13 +47,16 @@ struct HFTokenizerJSON {
         guard modelType == "BPE" else {
             throw TokenizerError(.unsupported, field: "model.type", "model '\(modelType)' is not supported (only BPE)")
         }
-        if model["byte_fallback"]?.boolValue == true {
-            throw TokenizerError(.unsupported, field: "model.byte_fallback",
-                                 "SentencePiece-style BPE (byte_fallback) tokenizer.json is not supported; use the GGUF")
+        for field in ["byte_fallback", "fuse_unk", "ignore_merges"] {
+            if let v = model[field], v != .null, v.boolValue == nil {
+                throw TokenizerError(.badValue, field: "model.\(field)", "is not a boolean")
+            }
         }
+        kind = model["byte_fallback"]?.boolValue == true ? .sentencePieceBPE : .byteLevelBPE
+        fuseUnknown = model["fuse_unk"]?.boolValue ?? false
         for field in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let v = model[field], v != .null, v != .string("") {
-                throw TokenizerError(.unsupported, field: "model.\(field)", "is not supported by byte-level BPE")
+                throw TokenizerError(.unsupported, field: "model.\(field)", "is not supported by Lowbit's BPE")
             }
         }
         if let dropout = model["dropout"]?.doubleValue, dropout > 0 {
@@ -72,7 +84,8 @@ struct HFTokenizerJSON {
             addedTokens.append(AddedToken(id: Int32(id), content: content,
                                           special: entry["special"]?.boolValue ?? false,
                                           lstrip: entry["lstrip"]?.boolValue ?? false,
-                                          rstrip: entry["rstrip"]?.boolValue ?? false))
+                                          rstrip: entry["rstrip"]?.boolValue ?? false,
+                                          normalized: entry["normalized"]?.boolValue ?? false))
             byId[id] = content
         }
         let count = (byId.keys.max() ?? -1) + 1
@@ -96,19 +109,38 @@ struct HFTokenizerJSON {
             throw TokenizerError(.badValue, field: "model.merges[\(i)]", "is neither \"a b\" nor [\"a\", \"b\"]")
         }
 
-        normalizer = try Self.parseNormalizer(json["normalizer"], path: "normalizer")
-        var steps: [PreTokenizer.Step] = []
-        var byteLevel = false
-        try Self.parsePreTokenizer(json["pre_tokenizer"], path: "pre_tokenizer", steps: &steps, byteLevel: &byteLevel)
-        guard byteLevel else {
-            throw TokenizerError(.unsupported, field: "pre_tokenizer",
-                                 "only byte-level BPE is supported (no ByteLevel pre-tokenizer found)")
-        }
-        preTokenizer = PreTokenizer(steps: steps)
-
         let tokenIds: [String: Int32] = Dictionary(tokens.enumerated().map { ($0.element, Int32($0.offset)) },
                                                    uniquingKeysWith: { first, _ in first })
+        if let unk = model["unk_token"], unk != .null, unk.stringValue == nil {
+            throw TokenizerError(.badValue, field: "model.unk_token", "is not a string")
+        }
         unknown = model["unk_token"]?.stringValue.flatMap { tokenIds[$0] }
+
+        switch kind {
+        case .sentencePieceBPE:
+            normalizer = .none
+            preTokenizer = PreTokenizer(steps: [])
+            spacing = SentencePieceSpacing(
+                normalizerSteps: try Self.parseSpacingNormalizer(json["normalizer"], path: "normalizer"),
+                metaspace: try Self.parseMetaspace(json["pre_tokenizer"], path: "pre_tokenizer"))
+            // The byte tokens of byte fallback, and the unknown token, get their GGUF types.
+            for byte in 0...255 {
+                if let id = tokenIds[Tokenizer.byteTokenName(UInt8(byte))], types[Int(id)] == .normal {
+                    types[Int(id)] = .byte
+                }
+            }
+            if let unknown { types[Int(unknown)] = .unknown }
+        default:
+            normalizer = try Self.parseNormalizer(json["normalizer"], path: "normalizer")
+            var steps: [PreTokenizer.Step] = []
+            var byteLevel = false
+            try Self.parsePreTokenizer(json["pre_tokenizer"], path: "pre_tokenizer", steps: &steps, byteLevel: &byteLevel)
+            guard byteLevel else {
+                throw TokenizerError(.unsupported, field: "pre_tokenizer",
+                                     "only byte-level BPE or SentencePiece-style BPE (model.byte_fallback) is supported (no ByteLevel pre-tokenizer found)")
+            }
+            preTokenizer = PreTokenizer(steps: steps)
+        }
 
         // Special tokens added around the text.
         var prefix: [Int32] = []
@@ -160,11 +192,14 @@ struct HFTokenizerJSON {
 
     var spec: VocabularySpec {
         get throws {
-            var spec = VocabularySpec(kind: .byteLevelBPE, tokens: tokens, types: types)
+            var spec = VocabularySpec(kind: kind, tokens: tokens, types: types)
             spec.merges = merges
             spec.preTokenizer = preTokenizer
             spec.ignoreMerges = ignoreMerges
-            spec.preTokenizerName = (try? PreTokenizerTable.name(for: preTokenizer, ignoreMerges: ignoreMerges)) ?? "custom"
+            spec.spacing = spacing
+            spec.fuseUnknown = fuseUnknown
+            spec.preTokenizerName = kind == .sentencePieceBPE
+                ? "" : (try? PreTokenizerTable.name(for: preTokenizer, ignoreMerges: ignoreMerges)) ?? "custom"
             spec.normalizer = normalizer
             spec.bos = bos
             spec.eos = eos
@@ -173,9 +208,16 @@ struct HFTokenizerJSON {
             spec.prefixIds = prefixIds
             spec.suffixIds = suffixIds
             spec.addSpacePrefix = false
-            spec.specials = addedTokens.map {
-                SpecialTokenMatcher.Entry(bytes: Array($0.content.utf8), id: $0.id, requiresParseSpecial: $0.special,
-                                          stripLeft: $0.lstrip, stripRight: $0.rstrip)
+            // With a normalizer, `tokenizers` finds `normalized` added tokens in the normalized text,
+            // spelled as the normalizer turns their content (e.g. "▁<s>" under Prepend("▁")).
+            let matchNormalized = kind == .sentencePieceBPE && !spacing.normalizerSteps.isEmpty
+            func entry(_ token: AddedToken, _ bytes: [UInt8]) -> SpecialTokenMatcher.Entry {
+                SpecialTokenMatcher.Entry(bytes: bytes, id: token.id, requiresParseSpecial: token.special,
+                                          stripLeft: token.lstrip, stripRight: token.rstrip)
+            }
+            spec.specials = addedTokens.filter { !(matchNormalized && $0.normalized) }.map { entry($0, Array($0.content.utf8)) }
+            spec.normalizedSpecials = addedTokens.filter { matchNormalized && $0.normalized }.map {
+                entry($0, spacing.normalize(Array($0.content.utf8)))
             }
             spec.unknownForMissingBytes = true
             spec.keepFirstDuplicateMerge = false
@@ -199,6 +241,74 @@ struct HFTokenizerJSON {
             return result
         case let other:
             throw TokenizerError(.unsupported, field: path, "normalizer '\(other ?? "?")' is not supported (only NFC)")
+        }
+    }
+
+    /// The normalizer of a SentencePiece-style file: `Prepend`, `Replace` with a literal pattern,
+    /// or a `Sequence` of them.
+    private static func parseSpacingNormalizer(_ value: JSONValue?, path: String) throws -> [SentencePieceSpacing.Step] {
+        guard let value, value != .null else { return [] }
+        switch value["type"]?.stringValue {
+        case "Sequence":
+            guard let parts = value["normalizers"]?.arrayValue else {
+                throw TokenizerError(.missingField, field: "\(path).normalizers", "a Sequence normalizer needs a list")
+            }
+            var steps: [SentencePieceSpacing.Step] = []
+            for (i, part) in parts.enumerated() {
+                steps += try parseSpacingNormalizer(part, path: "\(path).normalizers[\(i)]")
+            }
+            return steps
+        case "Prepend":
+            guard let prefix = value["prepend"]?.stringValue else {
+                throw TokenizerError(.missingField, field: "\(path).prepend", "a Prepend normalizer needs a string")
+            }
+            return [.prepend(Array(prefix.utf8))]
+        case "Replace":
+            guard let pattern = value["pattern"]?["String"]?.stringValue, !pattern.isEmpty else {
+                throw TokenizerError(.unsupported, field: "\(path).pattern",
+                                     "only a non-empty literal String pattern is supported in Replace")
+            }
+            guard let content = value["content"]?.stringValue else {
+                throw TokenizerError(.missingField, field: "\(path).content", "a Replace normalizer needs a content string")
+            }
+            return [.replace(Array(pattern.utf8), with: Array(content.utf8))]
+        case let other:
+            throw TokenizerError(.unsupported, field: path,
+                                 "normalizer '\(other ?? "?")' is not supported with byte_fallback BPE (only Prepend, Replace, Sequence)")
+        }
+    }
+
+    /// The pre-tokenizer of a SentencePiece-style file: none, or `Metaspace` (alone or as the
+    /// only member of a `Sequence`). Old files spell the prepend rule `add_prefix_space` and have
+    /// no `split` (which then defaults to true, as in `tokenizers`).
+    private static func parseMetaspace(_ value: JSONValue?, path: String) throws -> SentencePieceSpacing.Metaspace? {
+        guard let value, value != .null else { return nil }
+        switch value["type"]?.stringValue {
+        case "Sequence":
+            let parts = value["pretokenizers"]?.arrayValue ?? []
+            guard parts.count <= 1 else {
+                throw TokenizerError(.unsupported, field: "\(path).pretokenizers",
+                                     "only a single Metaspace pre-tokenizer is supported with byte_fallback BPE")
+            }
+            return try parts.first.flatMap { try parseMetaspace($0, path: "\(path).pretokenizers[0]") }
+        case "Metaspace":
+            guard let replacement = value["replacement"]?.stringValue, !replacement.isEmpty else {
+                throw TokenizerError(.badValue, field: "\(path).replacement", "Metaspace needs a replacement character")
+            }
+            let scheme: SentencePieceSpacing.PrependScheme
+            if let name = value["prepend_scheme"]?.stringValue {
+                guard let s = SentencePieceSpacing.PrependScheme(rawValue: name) else {
+                    throw TokenizerError(.badValue, field: "\(path).prepend_scheme", "unknown prepend scheme '\(name)'")
+                }
+                scheme = s
+            } else {
+                scheme = value["add_prefix_space"]?.boolValue ?? true ? .always : .never
+            }
+            return SentencePieceSpacing.Metaspace(replacement: Array(replacement.utf8), prependScheme: scheme,
+                                                  split: value["split"]?.boolValue ?? true)
+        case let other:
+            throw TokenizerError(.unsupported, field: path,
+                                 "pre-tokenizer '\(other ?? "?")' is not supported with byte_fallback BPE (only Metaspace)")
         }
     }
 
@@ -271,12 +381,18 @@ struct HFTokenizerJSON {
 }
 
 extension Tokenizer {
-    /// Builds a byte-level BPE tokenizer from a Hugging Face `tokenizer.json` and, optionally,
-    /// its `tokenizer_config.json` (special tokens, `add_bos_token`, `add_eos_token`).
+    /// Builds a tokenizer from a Hugging Face `tokenizer.json` and, optionally, its
+    /// `tokenizer_config.json` (special tokens, `add_bos_token`, `add_eos_token`).
     ///
-    /// Supported: `BPE` model (merges as "a b" or ["a", "b"], `ignore_merges`), `ByteLevel`,
+    /// Byte-level BPE: `BPE` model (merges as "a b" or ["a", "b"], `ignore_merges`), `ByteLevel`,
     /// `Split` (the regexes of ``SplitPattern``), `Digits` and `Sequence` pre-tokenizers, `NFC`
-    /// normalizer, added tokens (`special`, `lstrip`, `rstrip`), `TemplateProcessing`.
+    /// normalizer. SentencePiece-style BPE (Llama 2, Mistral, TinyLlama, CodeLlama): `BPE` model
+    /// with `byte_fallback` (and `fuse_unk`), normalizer `Prepend` / `Replace` (literal) /
+    /// `Sequence` or none, pre-tokenizer `Metaspace` (`prepend_scheme` or the older
+    /// `add_prefix_space`, `split`) or none; symbols start as Unicode scalars, scalars outside the
+    /// vocabulary become `<0xAB>` byte tokens. Both: added tokens (`special`, `lstrip`, `rstrip`;
+    /// pass `parseSpecial: true` to ``encode(_:addSpecial:parseSpecial:)`` to match special ones as
+    /// `tokenizers` does), `TemplateProcessing`.
     /// - Throws: ``TokenizerError`` naming the JSON field that is unsupported or malformed.
     public convenience init(tokenizerJSON: JSONValue, config: JSONValue? = nil) throws {
         try self.init(spec: try HFTokenizerJSON(tokenizerJSON, config: config).spec)

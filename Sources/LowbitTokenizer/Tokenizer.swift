@@ -1,10 +1,11 @@
 /// A text tokenizer that gives the same token ids as llama.cpp (for GGUF metadata) and as
 /// Hugging Face `tokenizers` (for `tokenizer.json`).
 ///
-/// Two models are supported: byte-level BPE (GPT-2 style; `tokenizer.ggml.model = gpt2`, or a
-/// tokenizer.json `BPE` model with a `ByteLevel` pre-tokenizer), and SentencePiece-style BPE with
-/// byte fallback (`tokenizer.ggml.model = llama`, Llama 2). Text is processed as UTF-8 bytes and
-/// Unicode scalars, never as Swift Characters.
+/// Supported: byte-level BPE (GPT-2 style; `tokenizer.ggml.model = gpt2`, or a tokenizer.json
+/// `BPE` model with a `ByteLevel` pre-tokenizer), and SentencePiece-style BPE with byte fallback
+/// (Llama 2) in its two spellings: GGUF `tokenizer.ggml.model = llama` (scores, run as llama.cpp
+/// does) and a tokenizer.json `BPE` model with `byte_fallback` (ranked merges, run as `tokenizers`
+/// does). Text is processed as UTF-8 bytes and Unicode scalars, never as Swift Characters.
 ///
 /// Encoding cuts special tokens out first, splits the rest into words with the pre-tokenizer,
 /// then merges each word; identical words within one call are merged once.
@@ -12,6 +13,10 @@ public final class Tokenizer: Sendable {
     enum Model: Sendable {
         case byteLevelBPE(BPEModel, PreTokenizer)
         case sentencePiece(SentencePieceModel)
+        /// Hugging Face's SentencePiece-style BPE (tokenizer.json with `byte_fallback`): ranked
+        /// merges over Unicode scalars, spaces marked by the normalizer / Metaspace, and the added
+        /// tokens that are matched in the normalized text.
+        case sentencePieceBPE(BPEModel, SentencePieceSpacing, SpecialTokenMatcher)
     }
 
     let model: Model
@@ -93,6 +98,33 @@ public final class Tokenizer: Sendable {
                         }
                     }
                 }
+            case .sentencePieceBPE(let bpe, let spacing, let normalizedSpecials):
+                var session = BPESession(model: bpe)
+                for fragment in fragments {
+                    switch fragment {
+                    case .token(let id): output.append(id)
+                    case .text(let range):
+                        let normalized = spacing.normalize(Array(buffer[range]))
+                        normalized.withUnsafeBufferPointer { normalized in
+                            let parts: [Fragment] = normalizedSpecials.isEmpty
+                                ? [.text(0..<normalized.count)]
+                                : normalizedSpecials.partition(normalized, parseSpecial: parseSpecial)
+                            for part in parts {
+                                switch part {
+                                case .token(let id): output.append(id)
+                                case .text(let r):
+                                    let text = spacing.marked(UnsafeBufferPointer(rebasing: normalized[r]),
+                                                              atInputStart: range.lowerBound == 0 && r.lowerBound == 0)
+                                    text.withUnsafeBufferPointer { text in
+                                        for word in spacing.words(text) {
+                                            session.encode(UnsafeBufferPointer(rebasing: text[word]), into: &output)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             case .sentencePiece(let spm):
                 var previousIsSpecial = true
                 for fragment in fragments {
@@ -124,6 +156,9 @@ public final class Tokenizer: Sendable {
             bytes.append(contentsOf: pieces[Int(id)])
         }
         if case .sentencePiece(let spm) = model, spm.addSpacePrefix, bytes.first == 0x20 {
+            bytes.removeFirst()
+        }
+        if case .sentencePieceBPE(_, let spacing, _) = model, spacing.prependsMark, bytes.first == 0x20 {
             bytes.removeFirst()
         }
         return String(decoding: bytes, as: UTF8.self)

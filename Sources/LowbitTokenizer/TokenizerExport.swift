@@ -33,12 +33,17 @@ public struct TokenizerExport: Sendable {
     ///
     /// - Parameter vocabularySize: the model's `vocab_size` (config.json); the token list is
     ///   padded with unused `[PADn]` entries up to it, as llama.cpp's converter does.
+    ///
+    /// A byte-level BPE file gives model "gpt2" with merges; a SentencePiece-style file (BPE with
+    /// `byte_fallback`, Llama 2 / Mistral) gives model "llama" with scores that rank pieces as its
+    /// merges do (``SentencePieceMerges/scores(tokens:types:merges:)``) and byte tokens typed `byte`.
     /// - Throws: ``TokenizerError``; `.unknownPreTokenizer` when the pre-tokenizer configuration
     ///   is not in ``PreTokenizerTable`` (no name is guessed).
     public init(tokenizerJSON: JSONValue, config: JSONValue?, vocabularySize: Int? = nil) throws {
         let hf = try HFTokenizerJSON(tokenizerJSON, config: config)
-        model = "gpt2"
-        preTokenizer = try PreTokenizerTable.name(for: hf.preTokenizer, ignoreMerges: hf.ignoreMerges)
+        let sentencePiece = hf.kind == .sentencePieceBPE
+        model = sentencePiece ? "llama" : "gpt2"
+        preTokenizer = sentencePiece ? "" : try PreTokenizerTable.name(for: hf.preTokenizer, ignoreMerges: hf.ignoreMerges)
         tokens = hf.tokens
         tokenTypes = hf.types
         if let size = vocabularySize {
@@ -51,15 +56,15 @@ public struct TokenizerExport: Sendable {
                 tokenTypes.append(.unused)
             }
         }
-        scores = []
-        merges = hf.merges.map { "\($0.0) \($0.1)" }
+        scores = sentencePiece ? SentencePieceMerges.scores(tokens: tokens, types: tokenTypes, merges: hf.merges) : []
+        merges = sentencePiece ? [] : hf.merges.map { "\($0.0) \($0.1)" }
         bosTokenId = hf.bos
         eosTokenId = hf.eos
         unknownTokenId = hf.unknown
         paddingTokenId = hf.padding
         addBOS = hf.bos.map { hf.prefixIds.contains($0) } ?? false
         addEOS = hf.eos.map { hf.suffixIds.contains($0) } ?? false
-        addSpacePrefix = false
+        addSpacePrefix = sentencePiece && hf.spacing.prependsMark
         chatTemplate = hf.chatTemplate
     }
 
@@ -102,28 +107,23 @@ public struct TokenizerExport: Sendable {
         return out
     }
 
-    /// A Hugging Face tokenizer.json for this (byte-level BPE) tokenizer.
-    /// - Throws: ``TokenizerError`` for SentencePiece vocabularies or an unknown pre-tokenizer.
+    /// A Hugging Face tokenizer.json for this tokenizer: a byte-level BPE file for "gpt2", a
+    /// Llama-2-style file for "llama" (BPE with `byte_fallback` and `fuse_unk`, merges derived
+    /// from the scores by ``SentencePieceMerges/merges(tokens:scores:types:)``, normalizer
+    /// `Prepend("▁")` (when ``addSpacePrefix``) + `Replace(" ", "▁")`, no pre-tokenizer).
+    /// - Throws: ``TokenizerError`` for another model or an unknown pre-tokenizer.
     public func tokenizerJSON() throws -> JSONValue {
-        guard model == "gpt2" else {
+        switch model {
+        case "gpt2": return try byteLevelTokenizerJSON()
+        case "llama": return try sentencePieceTokenizerJSON()
+        default:
             throw TokenizerError(.unsupported, field: "tokenizer.ggml.model",
-                                 "writing tokenizer.json is implemented for byte-level BPE ('gpt2') only, not '\(model)'")
+                                 "writing tokenizer.json is implemented for 'gpt2' and 'llama' only, not '\(model)'")
         }
+    }
+
+    private func byteLevelTokenizerJSON() throws -> JSONValue {
         let entry = try PreTokenizerTable.entry(named: preTokenizer)
-        var added: [JSONValue] = []
-        var vocab: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
-        for (i, token) in tokens.enumerated() {
-            if seen.insert(token).inserted { vocab.append((token, .integer(Int64(i)))) }
-            let type = tokenTypes[i]
-            if type == .control || type == .userDefined || (type == .unknown) {
-                added.append(.object([
-                    ("id", .integer(Int64(i))), ("content", .string(token)), ("single_word", .bool(false)),
-                    ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)),
-                    ("special", .bool(type != .userDefined)),
-                ]))
-            }
-        }
         var preSteps: [JSONValue] = []
         var steps = entry.preTokenizer.steps
         let byteLevelRegex = steps.last == PreTokenizer.Step(.gpt2)
@@ -142,10 +142,100 @@ public struct TokenizerExport: Sendable {
             ("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)), ("trim_offsets", .bool(true)),
             ("use_regex", .bool(byteLevelRegex)),
         ]))
-        func name(_ id: Int32?) -> JSONValue { id.map { .string(tokens[Int($0)]) } ?? .null }
+        return .object([
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null),
+            ("added_tokens", .array(addedTokensJSON())), ("normalizer", .null),
+            ("pre_tokenizer", preSteps.count == 1 ? preSteps[0] : .object([("type", .string("Sequence")), ("pretokenizers", .array(preSteps))])),
+            ("post_processor", postProcessorJSON() ?? .object([
+                ("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)),
+                ("trim_offsets", .bool(false)), ("use_regex", .bool(false))])),
+            ("decoder", .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)),
+                                 ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])),
+            ("model", .object([
+                ("type", .string("BPE")), ("dropout", .null), ("unk_token", tokenName(unknownTokenId)),
+                ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)),
+                ("byte_fallback", .bool(false)), ("ignore_merges", .bool(entry.ignoreMerges)),
+                ("vocab", vocabJSON()), ("merges", .array(merges.map { .string($0) })),
+            ])),
+        ])
+    }
+
+    private func sentencePieceTokenizerJSON() throws -> JSONValue {
+        guard scores.count == tokens.count, tokenTypes.count == tokens.count else {
+            throw TokenizerError(.badValue, field: "tokenizer.ggml.scores",
+                                 "has \(scores.count) scores and \(tokenTypes.count) types for \(tokens.count) tokens")
+        }
+        let pairs = SentencePieceMerges.merges(tokens: tokens, scores: scores, types: tokenTypes)
+        // "a b" strings unless a piece holds a space; then ["a", "b"] pairs (tokenizers >= 0.20).
+        let spaced = pairs.contains { $0.0.utf8.contains(0x20) || $0.1.utf8.contains(0x20) }
+        let mergesJSON: [JSONValue] = pairs.map {
+            spaced ? .array([.string($0.0), .string($0.1)]) : .string("\($0.0) \($0.1)")
+        }
+        let mark = "\u{2581}"
+        var normalizers: [JSONValue] = []
+        if addSpacePrefix { normalizers.append(.object([("type", .string("Prepend")), ("prepend", .string(mark))])) }
+        normalizers.append(.object([("type", .string("Replace")), ("pattern", .object([("String", .string(" "))])),
+                                    ("content", .string(mark))]))
+        var decoders: [JSONValue] = [
+            .object([("type", .string("Replace")), ("pattern", .object([("String", .string(mark))])),
+                     ("content", .string(" "))]),
+            .object([("type", .string("ByteFallback"))]),
+            .object([("type", .string("Fuse"))]),
+        ]
+        if addSpacePrefix {
+            decoders.append(.object([("type", .string("Strip")), ("content", .string(" ")),
+                                     ("start", .integer(1)), ("stop", .integer(0))]))
+        }
+        return .object([
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null),
+            ("added_tokens", .array(addedTokensJSON())),
+            ("normalizer", .object([("type", .string("Sequence")), ("normalizers", .array(normalizers))])),
+            ("pre_tokenizer", .null),
+            ("post_processor", postProcessorJSON() ?? .null),
+            ("decoder", .object([("type", .string("Sequence")), ("decoders", .array(decoders))])),
+            ("model", .object([
+                ("type", .string("BPE")), ("dropout", .null), ("unk_token", tokenName(unknownTokenId)),
+                ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(true)),
+                ("byte_fallback", .bool(true)), ("ignore_merges", .bool(false)),
+                ("vocab", vocabJSON()), ("merges", .array(mergesJSON)),
+            ])),
+        ])
+    }
+
+    /// `model.vocab`: each token text with its (first) id.
+    private func vocabJSON() -> JSONValue {
+        var vocab: [(key: String, value: JSONValue)] = []
+        var seen = Set<String>()
+        for (i, token) in tokens.enumerated() where seen.insert(token).inserted {
+            vocab.append((token, .integer(Int64(i))))
+        }
+        return .object(vocab)
+    }
+
+    /// `added_tokens`: control, unknown (special) and user-defined (not special) tokens.
+    private func addedTokensJSON() -> [JSONValue] {
+        tokens.indices.compactMap { i in
+            let type = tokenTypes[i]
+            guard type == .control || type == .userDefined || type == .unknown else { return nil }
+            return .object([
+                ("id", .integer(Int64(i))), ("content", .string(tokens[i])), ("single_word", .bool(false)),
+                ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)),
+                ("special", .bool(type != .userDefined)),
+            ])
+        }
+    }
+
+    private func tokenName(_ id: Int32?) -> JSONValue {
+        guard let id, id >= 0, Int(id) < tokens.count else { return .null }
+        return .string(tokens[Int(id)])
+    }
+
+    /// A `TemplateProcessing` that adds BOS / EOS as configured; nil when neither is added.
+    private func postProcessorJSON() -> JSONValue? {
         var template: [JSONValue] = []
         var specialTokens: [(key: String, value: JSONValue)] = []
         func special(_ id: Int32) {
+            guard id >= 0, Int(id) < tokens.count else { return }
             template.append(.object([("SpecialToken", .object([("id", .string(tokens[Int(id)])), ("type_id", .integer(0))]))]))
             if !specialTokens.contains(where: { $0.key == tokens[Int(id)] }) {
                 specialTokens.append((tokens[Int(id)], .object([
@@ -157,25 +247,9 @@ public struct TokenizerExport: Sendable {
         if addBOS, let bosTokenId { special(bosTokenId) }
         template.append(.object([("Sequence", .object([("id", .string("A")), ("type_id", .integer(0))]))]))
         if addEOS, let eosTokenId { special(eosTokenId) }
-        let postProcessor: JSONValue = (addBOS || addEOS)
-            ? .object([("type", .string("TemplateProcessing")), ("single", .array(template)),
-                       ("pair", .array(template)), ("special_tokens", .object(specialTokens))])
-            : .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)),
-                       ("trim_offsets", .bool(false)), ("use_regex", .bool(false))])
-        return .object([
-            ("version", .string("1.0")), ("truncation", .null), ("padding", .null),
-            ("added_tokens", .array(added)), ("normalizer", .null),
-            ("pre_tokenizer", preSteps.count == 1 ? preSteps[0] : .object([("type", .string("Sequence")), ("pretokenizers", .array(preSteps))])),
-            ("post_processor", postProcessor),
-            ("decoder", .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)),
-                                 ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])),
-            ("model", .object([
-                ("type", .string("BPE")), ("dropout", .null), ("unk_token", name(unknownTokenId)),
-                ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)),
-                ("byte_fallback", .bool(false)), ("ignore_merges", .bool(entry.ignoreMerges)),
-                ("vocab", .object(vocab)), ("merges", .array(merges.map { .string($0) })),
-            ])),
-        ])
+        guard addBOS || addEOS else { return nil }
+        return .object([("type", .string("TemplateProcessing")), ("single", .array(template)),
+                        ("pair", .array(template)), ("special_tokens", .object(specialTokens))])
     }
 
     /// A tokenizer_config.json: special tokens, add-BOS/EOS flags and the chat template.

@@ -1,7 +1,10 @@
 /// Everything a tokenizer is built from, gathered from GGUF metadata or tokenizer.json, so
 /// that both sources share one construction path.
 struct VocabularySpec {
-    enum Kind { case byteLevelBPE, sentencePiece }
+    /// `byteLevelBPE`: GPT-2 style; `sentencePiece`: llama.cpp's score-ordered SentencePiece
+    /// (GGUF `llama`); `sentencePieceBPE`: Hugging Face's ranked BPE over Unicode scalars with
+    /// byte fallback (a Llama 2 / Mistral tokenizer.json).
+    enum Kind { case byteLevelBPE, sentencePiece, sentencePieceBPE }
 
     var kind: Kind
     var tokens: [String]
@@ -21,7 +24,13 @@ struct VocabularySpec {
     var addSpacePrefix = true
     /// Text-matched tokens; nil means "every control, user-defined and unknown token" (llama.cpp).
     var specials: [SpecialTokenMatcher.Entry]? = nil
+    /// `sentencePieceBPE`: added tokens matched in the normalized text (spelled normalized).
+    var normalizedSpecials: [SpecialTokenMatcher.Entry] = []
     var normalizer = Normalizer.none
+    /// How spaces are marked (`sentencePieceBPE` only).
+    var spacing = SentencePieceSpacing()
+    /// Fuse consecutive unknown scalars into one unknown token (`sentencePieceBPE`, `fuse_unk`).
+    var fuseUnknown = false
     /// Use the unknown token for bytes the vocabulary lacks (Hugging Face); llama.cpp drops them.
     var unknownForMissingBytes = false
     /// Duplicate merge pairs: llama.cpp keeps the first rank, Hugging Face the last.
@@ -52,29 +61,24 @@ extension Tokenizer {
             }
             // Merges are looked up by the byte-level token text.
             let textTable = ByteStringTable(spec.tokens.enumerated().map { (Array($0.element.utf8), Int32($0.offset)) })
-            var merges: [UInt64: UInt64] = [:]
-            merges.reserveCapacity(spec.merges.count)
-            for (rank, pair) in spec.merges.enumerated() {
-                let left = textTable.lookup(Array(pair.0.utf8))
-                let right = textTable.lookup(Array(pair.1.utf8))
-                let result = textTable.lookup(Array((pair.0 + pair.1).utf8))
-                guard let left, let right, let result else {
-                    if spec.strictMerges {
-                        throw TokenizerError(.badValue, field: "\(spec.mergesField)[\(rank)]",
-                                             "merge '\(pair.0) \(pair.1)' uses a token that is not in the vocabulary")
-                    }
-                    continue
-                }
-                let key = BPEModel.pairKey(left, right)
-                if spec.keepFirstDuplicateMerge && merges[key] != nil { continue }
-                merges[key] = UInt64(rank) << 32 | UInt64(UInt32(result))
-            }
+            let merges = try Self.mergeTable(spec, textTable: textTable)
             let vocabulary = ByteStringTable(lookupEntries)
             let byteTokens: [Int32] = (0..<256).map { vocabulary.lookup([UInt8($0)]) ?? -1 }
             let bpe = BPEModel(merges: merges, byteTokens: byteTokens, vocabulary: vocabulary,
                                ignoreMerges: spec.ignoreMerges,
                                unknownId: spec.unknownForMissingBytes ? spec.unknown : nil)
             model = .byteLevelBPE(bpe, spec.preTokenizer)
+        case .sentencePieceBPE:
+            let vocabulary = ByteStringTable(spec.tokens.enumerated().map { (Array($0.element.utf8), Int32($0.offset)) })
+            // Hugging Face looks byte tokens up by name, "<0x0A>".
+            let byteTokens: [Int32] = (0..<256).map { vocabulary.lookup(Array(Self.byteTokenName(UInt8($0)).utf8)) ?? -1 }
+            for (i, text) in spec.tokens.enumerated() {
+                pieces.append(Self.sentencePieceBytes(text, type: spec.types[i]))
+            }
+            var bpe = BPEModel(merges: try Self.mergeTable(spec, textTable: vocabulary), byteTokens: byteTokens,
+                               vocabulary: vocabulary, ignoreMerges: spec.ignoreMerges, unknownId: spec.unknown)
+            bpe.segmentation = .scalarsWithByteFallback(fuseUnknown: spec.fuseUnknown)
+            model = .sentencePieceBPE(bpe, spec.spacing, SpecialTokenMatcher(spec.normalizedSpecials))
         case .sentencePiece:
             guard spec.scores.count == count else {
                 throw TokenizerError(.badValue, field: "tokenizer.ggml.scores",
@@ -82,14 +86,8 @@ extension Tokenizer {
             }
             var byteTokens = [Int32](repeating: -1, count: 256)
             for (i, text) in spec.tokens.enumerated() {
-                if spec.types[i] == .byte, let byte = Self.byteTokenValue(text) {
-                    byteTokens[Int(byte)] = Int32(i)
-                    pieces.append([byte])
-                } else if spec.types[i] == .normal {
-                    pieces.append(Array(text.replacingSpaceMarks().utf8))
-                } else {
-                    pieces.append(Array(text.utf8))
-                }
+                if spec.types[i] == .byte, let byte = Self.byteTokenValue(text) { byteTokens[Int(byte)] = Int32(i) }
+                pieces.append(Self.sentencePieceBytes(text, type: spec.types[i]))
             }
             // Like llama.cpp, fall back to a single-byte token spelled as the byte itself.
             let vocabulary = ByteStringTable(spec.tokens.enumerated().map { (Array($0.element.utf8), Int32($0.offset)) })
@@ -116,6 +114,41 @@ extension Tokenizer {
                   specials: SpecialTokenMatcher(specials), normalizer: spec.normalizer,
                   prefixIds: spec.prefixIds, suffixIds: spec.suffixIds, bos: spec.bos, eos: spec.eos,
                   unknown: spec.unknown, padding: spec.padding, preTokenizerName: spec.preTokenizerName)
+    }
+
+    /// `left << 32 | right` -> `rank << 32 | merged id` for the spec's merges, looked up by token text.
+    private static func mergeTable(_ spec: VocabularySpec, textTable: ByteStringTable) throws -> [UInt64: UInt64] {
+        var merges: [UInt64: UInt64] = [:]
+        merges.reserveCapacity(spec.merges.count)
+        for (rank, pair) in spec.merges.enumerated() {
+            let left = textTable.lookup(Array(pair.0.utf8))
+            let right = textTable.lookup(Array(pair.1.utf8))
+            let result = textTable.lookup(Array((pair.0 + pair.1).utf8))
+            guard let left, let right, let result else {
+                if spec.strictMerges {
+                    throw TokenizerError(.badValue, field: "\(spec.mergesField)[\(rank)]",
+                                         "merge '\(pair.0) \(pair.1)' uses a token that is not in the vocabulary")
+                }
+                continue
+            }
+            let key = BPEModel.pairKey(left, right)
+            if spec.keepFirstDuplicateMerge && merges[key] != nil { continue }
+            merges[key] = UInt64(rank) << 32 | UInt64(UInt32(result))
+        }
+        return merges
+    }
+
+    /// What a SentencePiece token stands for when decoding: its byte (byte tokens), its text with
+    /// `▁` turned into spaces (normal pieces) or its text (control, user-defined, ...).
+    static func sentencePieceBytes(_ text: String, type: TokenType) -> [UInt8] {
+        if type == .byte, let byte = byteTokenValue(text) { return [byte] }
+        return type == .normal ? Array(text.replacingSpaceMarks().utf8) : Array(text.utf8)
+    }
+
+    /// The name of a byte token as SentencePiece and Hugging Face spell it: `<0x0A>`.
+    static func byteTokenName(_ byte: UInt8) -> String {
+        let hex = String(byte, radix: 16, uppercase: true)
+        return "<0x" + (hex.count == 1 ? "0" + hex : hex) + ">"
     }
 
     /// The byte of a `<0xAB>` token.
