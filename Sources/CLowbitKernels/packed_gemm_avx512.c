@@ -40,34 +40,24 @@ static inline __attribute__((always_inline)) void store_row(float *c, __m512 lo,
     _mm512_mask_storeu_ps(c + 16, mhi, hi);
 }
 
-static inline __attribute__((always_inline)) void tile_f32(const int ROWS, int64_t k, const float *a,
-                                                             const float *w, float *c, int64_t ldc,
-                                                             __mmask16 mlo, __mmask16 mhi, int accumulate) {
+/// A ROWS × 32 tile over `steps` steps. Both kinds hold one 4-byte element per column and step
+/// (a float, or a pair of bfloat16), so they share the addressing; only the instruction differs.
+static inline __attribute__((always_inline)) void tile(const int ROWS, const int BF16, int64_t steps,
+                                                         const uint32_t *a, const uint32_t *w, float *c,
+                                                         int64_t ldc, __mmask16 mlo, __mmask16 mhi, int accumulate) {
     __m512 lo[12], hi[12];
     for (int r = 0; r < ROWS; r++) lo[r] = hi[r] = _mm512_setzero_ps();
-    for (int64_t s = 0; s < k; s++) {
-        __m512 w0 = _mm512_load_ps(w + s * PANEL), w1 = _mm512_load_ps(w + s * PANEL + 16);
+    for (int64_t s = 0; s < steps; s++) {
+        __m512i w0 = _mm512_load_si512(w + s * PANEL), w1 = _mm512_load_si512(w + s * PANEL + 16);
         for (int r = 0; r < ROWS; r++) {
-            __m512 x = _mm512_set1_ps(a[s * ROWS + r]);
-            lo[r] = _mm512_fmadd_ps(x, w0, lo[r]);
-            hi[r] = _mm512_fmadd_ps(x, w1, hi[r]);
-        }
-    }
-    for (int r = 0; r < ROWS; r++) store_row(c + r * ldc, lo[r], hi[r], mlo, mhi, accumulate);
-}
-
-static inline __attribute__((always_inline)) void tile_bf16(const int ROWS, int64_t pairs, const uint32_t *a,
-                                                              const uint32_t *w, float *c, int64_t ldc,
-                                                              __mmask16 mlo, __mmask16 mhi, int accumulate) {
-    __m512 lo[12], hi[12];
-    for (int r = 0; r < ROWS; r++) lo[r] = hi[r] = _mm512_setzero_ps();
-    for (int64_t q = 0; q < pairs; q++) {
-        __m512bh w0 = (__m512bh)_mm512_load_si512(w + q * PANEL);
-        __m512bh w1 = (__m512bh)_mm512_load_si512(w + q * PANEL + 16);
-        for (int r = 0; r < ROWS; r++) {
-            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[q * ROWS + r]);
-            lo[r] = _mm512_dpbf16_ps(lo[r], x, w0);
-            hi[r] = _mm512_dpbf16_ps(hi[r], x, w1);
+            __m512i x = _mm512_set1_epi32((int)a[s * ROWS + r]);
+            if (BF16) {
+                lo[r] = _mm512_dpbf16_ps(lo[r], (__m512bh)x, (__m512bh)w0);
+                hi[r] = _mm512_dpbf16_ps(hi[r], (__m512bh)x, (__m512bh)w1);
+            } else {
+                lo[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(x), _mm512_castsi512_ps(w0), lo[r]);
+                hi[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(x), _mm512_castsi512_ps(w1), hi[r]);
+            }
         }
     }
     for (int r = 0; r < ROWS; r++) store_row(c + r * ldc, lo[r], hi[r], mlo, mhi, accumulate);
@@ -81,9 +71,9 @@ void lowbit_tile_avx512(lowbit_pack_kind kind, int64_t rows, int64_t cols, int64
 #define ROWS_CASE(R)                                                                   \
     case R:                                                                            \
         if (kind == LOWBIT_PACK_F32)                                                   \
-            tile_f32(R, steps, a, w, c, ldc, mlo, mhi, accumulate);                    \
+            tile(R, 0, steps, a, w, c, ldc, mlo, mhi, accumulate);                     \
         else                                                                           \
-            tile_bf16(R, steps, a, w, c, ldc, mlo, mhi, accumulate);                   \
+            tile(R, 1, steps, a, w, c, ldc, mlo, mhi, accumulate);                     \
         break;
     switch (rows) {
         ROWS_CASE(12) ROWS_CASE(11) ROWS_CASE(10) ROWS_CASE(9) ROWS_CASE(8) ROWS_CASE(7)
