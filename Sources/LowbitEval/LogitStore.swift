@@ -4,7 +4,7 @@ import LowbitFormats
 /// A file of the base model's log-probabilities at the scored positions of a run, so that
 /// `lowbit compare` can score a quantized model without running the base model again.
 ///
-/// Layout (little-endian): the magic `LBLOGP01`; eight UInt32: format version (1), vocabulary
+/// Specified byte by byte in `formats/base-logits.md`. Layout (little-endian): the magic `LBLOGP01`; eight UInt32: format version (1), vocabulary
 /// size, context length, chunk count, scored rows per chunk, tokens in the text, whether a BOS
 /// replaces the first token of each chunk, and that BOS id; then the text's first
 /// `chunks × ctx` token ids (Int32); then per chunk a UInt64 byte count and one zstd frame.
@@ -15,6 +15,9 @@ import LowbitFormats
 public enum LogitStore {
     static let magic: [UInt8] = Array("LBLOGP01".utf8)
     static let version: UInt32 = 1
+    /// The largest chunk a reader accepts: 16 GiB of half floats (ctx 32768 with a 128K
+    /// vocabulary needs 4 GiB), so that a lying header cannot make it allocate without bound.
+    static let maximumChunkBytes = 1 << 34
 
     /// What a logit file says about the run it came from.
     public struct Header: Sendable, Equatable {
@@ -96,8 +99,16 @@ public enum LogitStore {
             guard fields[0] == LogitStore.version else { throw fail("unsupported logit file version \(fields[0])") }
             let vocab = Int(fields[1]), ctx = Int(fields[2]), chunks = Int(fields[3]), rows = Int(fields[4])
             guard vocab > 0, ctx > 0, chunks > 0, rows > 0, rows < ctx else { throw fail("the header is inconsistent") }
-            let tokenBytes = chunks * ctx * 4
-            guard 40 + tokenBytes <= file.count else { throw fail("the file is truncated in its token list") }
+            let (tokenCount, tokenOverflow) = chunks.multipliedReportingOverflow(by: ctx)
+            guard !tokenOverflow, tokenCount <= (file.count - 40) / 4 else {
+                throw fail("the file is truncated in its token list (the header announces \(chunks) chunks of \(ctx))")
+            }
+            let tokenBytes = tokenCount * 4
+            let (chunkValues, chunkOverflow) = rows.multipliedReportingOverflow(by: vocab)
+            guard !chunkOverflow, chunkValues <= LogitStore.maximumChunkBytes / 2 else {
+                throw fail("a chunk of \(rows) rows of \(vocab) log-probabilities is larger than Lowbit reads "
+                           + "(\(LogitStore.maximumChunkBytes >> 30) GiB)")
+            }
             let tokens: [Int32] = try file.withBytes(40..<(40 + tokenBytes)) { raw in
                 (0..<(chunks * ctx)).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
             }
@@ -129,9 +140,16 @@ public enum LogitStore {
             func fail(_ reason: String) -> EvalError { EvalError(.badLogitFile, file: path, reason) }
             guard chunk < header.chunkCount else { throw fail("no more chunks") }
             guard offset + 8 <= file.count else { throw fail("the file is truncated at chunk \(chunk + 1)") }
-            let size = try file.withBytes(offset..<(offset + 8)) { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-            guard size > 0, size <= file.count - offset - 8 else { throw fail("the file is truncated at chunk \(chunk + 1)") }
+            let declaredSize = try file.withBytes(offset..<(offset + 8)) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            guard declaredSize > 0, declaredSize <= UInt64(file.count - offset - 8) else {
+                throw fail("the file is truncated at chunk \(chunk + 1)")
+            }
+            let size = Int(declaredSize)
             let n = header.rowsPerChunk * header.vocab
+            let declared = try file.withBytes((offset + 8)..<(offset + 8 + size)) { Zstd.declaredSize(of: $0) }
+            guard declared == UInt64(2 * n) else {
+                throw fail("chunk \(chunk + 1) does not hold \(header.rowsPerChunk) rows of \(header.vocab) values")
+            }
             var planes = [UInt8](repeating: 0, count: 2 * n)
             try file.withBytes((offset + 8)..<(offset + 8 + size)) { frame in
                 try planes.withUnsafeMutableBytes { try Zstd.decompress(frame, into: $0, file: path) }

@@ -16,6 +16,13 @@ enum Zstd {
         return out
     }
 
+    /// The decompressed size a frame declares in its header, if it declares one.
+    static func declaredSize(of frame: UnsafeRawBufferPointer) -> UInt64? {
+        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        // ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest values.
+        return size >= UInt64.max - 1 ? nil : size
+    }
+
     /// Decompresses a frame that holds exactly `expected` bytes into `destination`.
     static func decompress(_ frame: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
                            file: String) throws {
