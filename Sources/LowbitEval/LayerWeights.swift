@@ -19,8 +19,10 @@ final class WeightStore: @unchecked Sendable {
     private var cache: [String: PackedMatrix] = [:]
     private var cachedBytes = 0
     private var vectors: [String: [Float]] = [:]
-    /// Scratch for one decoded block of rows (sized for the largest layer matrix).
-    private var scratch: [Float]
+    /// Scratch for one decoded block of rows (sized for the largest layer matrix), allocated
+    /// at the first decode: by then every tensor's shape has been checked against the file.
+    private lazy var scratch = [Float](repeating: 0, count: scratchFloats)
+    private let scratchFloats: Int
     /// Scratch for the packed activations of every product.
     private let activations = ActivationBuffer()
     private let tensorsByName: [String: TensorInfo]
@@ -31,7 +33,7 @@ final class WeightStore: @unchecked Sendable {
         self.precision = precision
         layout = .preferred(for: precision)
         self.cacheBudget = max(0, cacheBudget)
-        scratch = [Float](repeating: 0, count: max(1, scratchFloats))
+        self.scratchFloats = max(1, scratchFloats)
         var byName: [String: TensorInfo] = [:]
         for t in source.tensors { byName[t.name] = t }
         tensorsByName = byName

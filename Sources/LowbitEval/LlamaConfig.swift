@@ -56,6 +56,15 @@ public struct LlamaConfig: Sendable, Equatable {
         where v <= 0 {
             throw fail("the \(name) is \(v), it must be positive")
         }
+        // Far beyond any real model, and small enough that no product of two sizes overflows:
+        // a lying header is refused here rather than by a failed allocation.
+        for (name, v, limit) in [("vocabulary size", vocabSize, 1 << 24), ("embedding length", embeddingLength, 1 << 20),
+                                 ("feed-forward length", feedForwardLength, 1 << 22), ("layer count", layerCount, 1 << 12),
+                                 ("head count", headCount, 1 << 12), ("KV head count", kvHeadCount, 1 << 12),
+                                 ("head size", headDim, 1 << 12)]
+        where v > limit {
+            throw fail("the \(name) is \(v), more than Lowbit evaluates (\(limit))")
+        }
         guard headCount % kvHeadCount == 0 else {
             throw fail("\(headCount) attention heads do not divide into \(kvHeadCount) KV heads")
         }
