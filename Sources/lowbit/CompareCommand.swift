@@ -77,8 +77,7 @@ struct Compare: ParsableCommand {
             try LogitStore.Writer(path: $0, plan: plan, vocab: quantLoaded.model.vocabularySize, tokens: tokens)
         }
         if !json {
-            Console.err("\(tokens.count) tokens, \(plan.chunkCount) chunks of \(plan.contextLength), "
-                        + "\(plan.scoredPerChunk) predictions scored per chunk\n")
+            Console.err(options.summary(tokens: tokens.count, plan: plan))
         }
         let result = try ComparisonRun(base: source, quant: quantLoaded.model, plan: plan)
             .run(tokens: tokens, saveBase: writer) { chunk, stats in

@@ -37,6 +37,12 @@ struct EvalTextOptions: ParsableArguments {
         LlamaModel.Options(threads: threads, weightCacheBytes: cacheMb << 20, precision: precision)
     }
 
+    /// The line printed before a run: the tokens, the chunks, and the products' precision.
+    func summary(tokens: Int, plan: ChunkPlan) -> String {
+        "\(tokens) tokens, \(plan.chunkCount) chunks of \(plan.contextLength), "
+            + "\(plan.scoredPerChunk) predictions scored per chunk, \(precision) weight products\n"
+    }
+
     /// Tokenizes the text with `tokenizer` (as llama.cpp does: special tokens added where the
     /// tokenizer adds them, control tokens in the text not parsed) and plans the chunks.
     func tokenize(with loaded: LoadedModel) throws -> (tokens: [Int32], plan: ChunkPlan) {
@@ -86,8 +92,7 @@ struct Perplexity: ParsableCommand {
         let loaded = try ModelLoader.load(path: model, options: options.modelOptions)
         let (tokens, plan) = try options.tokenize(with: loaded)
         if !json {
-            Console.err("\(tokens.count) tokens, \(plan.chunkCount) chunks of \(plan.contextLength), "
-                        + "\(plan.scoredPerChunk) predictions scored per chunk\n")
+            Console.err(options.summary(tokens: tokens.count, plan: plan))
         }
         let result = try PerplexityRun(model: loaded.model, plan: plan).run(tokens: tokens) { chunk, ppl in
             let entry = String(format: "[%d]%.4f,", chunk, ppl)
