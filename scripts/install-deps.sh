@@ -38,7 +38,7 @@ if python3 -c 'import os, sys, sysconfig; sys.exit(0 if os.path.exists(os.path.j
     python="$repo/.cache/venv/bin/python"
 fi
 
-pip_packages=(gguf safetensors ml-dtypes numpy tokenizers sentencepiece==0.2.0 pytest)
+pip_packages=(gguf safetensors ml-dtypes numpy tokenizers sentencepiece==0.2.0 transformers==5.23.0 pytest)
 (( oracles )) && pip_packages+=("llama-cpp-python==0.3.36")
 # pip keeps downloaded and built wheels in its cache (~/.cache/pip), so repeated runs are quick.
 PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet "${pip_packages[@]}"

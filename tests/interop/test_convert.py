@@ -312,6 +312,32 @@ def test_tokenizer_round_trip_through_llama_cpp(converted, hf_dir, smollm2):
     assert len(pre) == 1, f"pre-tokenizer names differ: {pre}"
 
 
+@pytest.mark.parametrize("kind", ["bf16", "int4", "fp8"])
+def test_transformers_loads_config_and_tokenizer(converted, smollm2, hparams, kind):
+    """transformers (configs and tokenizers need no torch) reads the directories `lowbit convert`
+    writes: the Llama config with the model's hyperparameters, the quantization config of the
+    compressed-tensors layouts, and a tokenizer that gives llama.cpp's ids on the original GGUF."""
+    transformers = pytest.importorskip("transformers")
+    llama_cpp = pytest.importorskip("llama_cpp")
+    directory = converted(f"hf-{kind}", smollm2, "--type", kind)
+    config = transformers.AutoConfig.from_pretrained(str(directory))
+    assert type(config).__name__ == "LlamaConfig" and config.model_type == "llama"
+    assert config.num_attention_heads == hparams["heads"] and config.num_key_value_heads == hparams["kv_heads"]
+    assert config.hidden_size == 576 and config.intermediate_size == 1536 and config.num_hidden_layers == 30
+    assert config.vocab_size == 49152 and config.tie_word_embeddings
+    quantization = getattr(config, "quantization_config", None)
+    if kind == "bf16":
+        assert quantization is None
+    else:
+        assert quantization["quant_method"] == "compressed-tensors"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory))
+    theirs = llama_cpp.Llama(model_path=smollm2, vocab_only=True, verbose=False)
+    for text in TRICKY_STRINGS + [PROMPT]:
+        assert tokenizer(text, add_special_tokens=False)["input_ids"] == \
+            theirs.tokenize(text.encode(), add_bos=False, special=True), text
+    assert tokenizer.eos_token_id == theirs.token_eos()
+
+
 # ---------------------------------------------------------------- safetensors outputs
 
 LINEARS = ["model.layers.0.mlp.down_proj", "model.layers.5.self_attn.q_proj", "model.layers.29.mlp.up_proj"]

@@ -119,6 +119,18 @@ def test_exported_tokenizer_json_matches_the_oracle_ids(hf_dir, cases):
     assert model["byte_fallback"] is True and model["fuse_unk"] is True and model["unk_token"] == "<unk>"
 
 
+def test_transformers_loads_the_exported_directory(hf_dir, tiny_gguf, texts):
+    """transformers (configs and tokenizers need no torch) reads the written directory: its
+    tokenizer, with tokenizer_config.json's settings, gives llama.cpp's ids on the GGUF."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.AutoConfig.from_pretrained(str(hf_dir))
+    assert config.model_type == "llama" and config.hidden_size == EMBED and config.num_hidden_layers == LAYERS
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(hf_dir))
+    assert tokenizer.bos_token == "<s>" and tokenizer.unk_token == "<unk>"
+    got = [tokenizer(t)["input_ids"] for t in texts]
+    assert differing(texts, got, llama_cpp_ids(tiny_gguf, texts)) == []
+
+
 def test_exported_tokenizer_json_tokenizes_like_the_gguf(hf_dir, tiny_gguf, texts):
     tok = hf_tokenizer(hf_dir)
     hf = [tok.encode(t, add_special_tokens=True).ids for t in texts]
