@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "LowbitQuantTests", dependencies: ["LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitConvert", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitFormats", "CLowbitKernels"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitCLITests", dependencies: ["lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
     ]
 )

@@ -35,7 +35,13 @@ static inline uint32_t bf16_pair(const float *row, int64_t q, int64_t k) {
     return lo | hi << 16;
 }
 
-void lowbit_pack_weights(lowbit_pack_kind kind, const float *w, int64_t ldw, int64_t first_row, int64_t rows,
+/// Whether `kernels` allows the AVX-512 code for `kind` and the CPU has it.
+static int native(lowbit_kernels kernels, lowbit_pack_kind kind) {
+    if (kernels == LOWBIT_KERNELS_PORTABLE) return 0;
+    return kind == LOWBIT_PACK_F32 ? lowbit_has_avx512() : lowbit_has_native_bf16();
+}
+
+void lowbit_pack_weights(lowbit_pack_kind kind, lowbit_kernels kernels, const float *w, int64_t ldw, int64_t first_row, int64_t rows,
                          int64_t k, void *packed) {
     for (int64_t i = 0; i < rows; i++) {
         int64_t row = first_row + i, panel = row / PANEL, column = row % PANEL;
@@ -46,7 +52,7 @@ void lowbit_pack_weights(lowbit_pack_kind kind, const float *w, int64_t ldw, int
         } else {
             int64_t kp = pairs_of(k);
             uint32_t *p = (uint32_t *)packed + panel * kp * PANEL + column;
-            if (lowbit_has_native_bf16())
+            if (native(kernels, kind))
                 lowbit_pack_bf16_row_avx512(source, k, p, PANEL);
             else
                 for (int64_t q = 0; q < kp; q++) p[q * PANEL] = bf16_pair(source, q, k);
@@ -54,14 +60,14 @@ void lowbit_pack_weights(lowbit_pack_kind kind, const float *w, int64_t ldw, int
     }
 }
 
-void lowbit_pack_activations(lowbit_pack_kind kind, const float *a, int64_t lda, int64_t m, int64_t k,
+void lowbit_pack_activations(lowbit_pack_kind kind, lowbit_kernels kernels, const float *a, int64_t lda, int64_t m, int64_t k,
                              int64_t block_begin, int64_t block_end, void *packed) {
     int64_t steps = kind == LOWBIT_PACK_F32 ? k : pairs_of(k);
     for (int64_t b = block_begin; b < block_end; b++) {
         int64_t r0 = b * BLOCK, rows = m - r0 < BLOCK ? m - r0 : BLOCK;
         if (rows <= 0) return;
         uint32_t *out = (uint32_t *)packed + r0 * steps;
-        if (kind == LOWBIT_PACK_BF16 && lowbit_has_native_bf16()) {
+        if (kind == LOWBIT_PACK_BF16 && native(kernels, kind)) {
             lowbit_pack_bf16_block_avx512(a + r0 * lda, lda, rows, k, out);
             continue;
         }
@@ -105,7 +111,7 @@ static void tile_portable(lowbit_pack_kind kind, int64_t rows, int64_t cols, int
         for (int64_t j = 0; j < cols; j++) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0) + sum[r][j];
 }
 
-void lowbit_gemm_packed(lowbit_pack_kind kind, int64_t m, int64_t n, int64_t k,
+void lowbit_gemm_packed(lowbit_pack_kind kind, lowbit_kernels kernels, int64_t m, int64_t n, int64_t k,
                         const void *packed_a, const void *packed_w, int64_t panel_begin, int64_t panel_end,
                         float *c, int64_t ldc, int accumulate) {
     int64_t steps = kind == LOWBIT_PACK_F32 ? k : pairs_of(k);
@@ -113,7 +119,7 @@ void lowbit_gemm_packed(lowbit_pack_kind kind, int64_t m, int64_t n, int64_t k,
     // Panels per pass: about 512 KiB of W stays in L2 while every block of A goes by.
     int64_t per_pass = (int64_t)((512u << 10) / (panel_bytes ? panel_bytes : 1));
     if (per_pass < 1) per_pass = 1;
-    int native = kind == LOWBIT_PACK_F32 ? lowbit_has_avx512() : lowbit_has_native_bf16();
+    int avx512 = native(kernels, kind);
     if (panel_end > panels_of(n)) panel_end = panels_of(n);
     for (int64_t p0 = panel_begin; p0 < panel_end; p0 += per_pass) {
         int64_t p1 = p0 + per_pass < panel_end ? p0 + per_pass : panel_end;
@@ -124,7 +130,7 @@ void lowbit_gemm_packed(lowbit_pack_kind kind, int64_t m, int64_t n, int64_t k,
                 int64_t cols = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
                 const uint32_t *w = (const uint32_t *)packed_w + p * steps * PANEL;
                 float *tile = c + r0 * ldc + p * PANEL;
-                if (native)
+                if (avx512)
                     lowbit_tile_avx512(kind, rows, cols, steps, a, w, tile, ldc, accumulate);
                 else
                     tile_portable(kind, rows, cols, k, a, w, tile, ldc, accumulate);

@@ -5,10 +5,6 @@
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
 
-static int portable_only = 0;
-
-void lowbit_use_portable_kernels(int portable) { portable_only = portable != 0; }
-
 static int cpu_has_avx512(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 }
@@ -16,13 +12,13 @@ static int cpu_has_avx512(void) {
 int lowbit_has_avx512(void) {
     static int cached = -1;
     if (cached < 0) cached = cpu_has_avx512();
-    return cached && !portable_only;
+    return cached;
 }
 
 int lowbit_has_native_bf16(void) {
     static int cached = -1;
     if (cached < 0) cached = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
-    return cached && !portable_only;
+    return cached;
 }
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))), apply_to = function)
@@ -127,7 +123,6 @@ void lowbit_pack_bf16_block_avx512(const float *a, int64_t lda, int64_t rows, in
 
 int lowbit_has_avx512(void) { return 0; }
 int lowbit_has_native_bf16(void) { return 0; }
-void lowbit_use_portable_kernels(int portable) { (void)portable; }
 void lowbit_tile_avx512(lowbit_pack_kind kind, int64_t rows, int64_t cols, int64_t steps, const void *a,
                         const void *w, float *c, int64_t ldc, int accumulate) {}
 void lowbit_pack_bf16_block_avx512(const float *a, int64_t lda, int64_t rows, int64_t k, uint32_t *out) {}

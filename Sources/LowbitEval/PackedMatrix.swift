@@ -10,8 +10,20 @@ public enum MatrixLayout: Sendable {
 
     /// The faster layout for `precision` on this CPU.
     public static func preferred(for precision: MatrixPrecision) -> MatrixLayout {
-        precision == .float32 && lowbit_has_avx512() == 0 ? .rows : .panels
+        preferred(for: precision, cpuHasAVX512: lowbit_has_avx512() != 0)
     }
+
+    static func preferred(for precision: MatrixPrecision, cpuHasAVX512: Bool) -> MatrixLayout {
+        precision == .float32 && !cpuHasAVX512 ? .rows : .panels
+    }
+}
+
+/// Which code computes the panels: the fastest this CPU has, or the portable C (tests check
+/// that both give the same products).
+enum MatrixKernels: Sendable {
+    case fastest, portable
+
+    var choice: lowbit_kernels { self == .fastest ? LOWBIT_KERNELS_FASTEST : LOWBIT_KERNELS_PORTABLE }
 }
 
 /// A weight matrix (`rows` output features × `columns` inputs) packed for the evaluator's matrix
@@ -32,11 +44,15 @@ public final class PackedMatrix: @unchecked Sendable {
     public let columns: Int
     /// Bytes of packed memory held.
     public let byteCount: Int
+    let kernels: MatrixKernels
     private let storage: UnsafeMutableRawPointer
 
     /// An all-zero packed matrix of `rows` × `columns`.
-    public init(precision: MatrixPrecision, rows: Int, columns: Int,
-                layout: MatrixLayout? = nil) {
+    public convenience init(precision: MatrixPrecision, rows: Int, columns: Int, layout: MatrixLayout? = nil) {
+        self.init(precision: precision, rows: rows, columns: columns, layout: layout, kernels: .fastest)
+    }
+
+    init(precision: MatrixPrecision, rows: Int, columns: Int, layout: MatrixLayout?, kernels: MatrixKernels) {
         precondition(rows > 0 && columns > 0, "a packed matrix needs rows and columns")
         let layout = layout ?? .preferred(for: precision)
         precondition(layout == .panels || precision == .float32, "plain rows are float32")
@@ -44,6 +60,7 @@ public final class PackedMatrix: @unchecked Sendable {
         self.layout = layout
         self.rows = rows
         self.columns = columns
+        self.kernels = kernels
         byteCount = Self.bytes(precision: precision, layout: layout, rows: rows, columns: columns)
         storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
         storage.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
@@ -66,7 +83,7 @@ public final class PackedMatrix: @unchecked Sendable {
         let stride = stride ?? columns
         switch layout {
         case .panels:
-            lowbit_pack_weights(precision.packKind, source, Int64(stride), Int64(firstRow), Int64(count),
+            lowbit_pack_weights(precision.packKind, kernels.choice, source, Int64(stride), Int64(firstRow), Int64(count),
                                 Int64(columns), storage)
         case .rows:
             let destination = storage.assumingMemoryBound(to: Float.self) + firstRow * columns
@@ -86,6 +103,7 @@ public final class PackedMatrix: @unchecked Sendable {
                          accumulate: Bool = false, threads: Int) {
         precondition(a.columns == columns && a.precision == precision && a.layout == layout && ldOut >= rows,
                      "bad product dimensions")
+        let kernels = kernels.choice
         guard a.rows > 0 else { return }
         switch layout {
         case .panels:
@@ -95,7 +113,7 @@ public final class PackedMatrix: @unchecked Sendable {
             let weights = SendablePointer(storage.assumingMemoryBound(to: UInt8.self))
             let result = SendablePointer(out)
             Parallel.forRanges(panelCount, threads: threads) { panels in
-                lowbit_gemm_packed(kind, m, n, k, activations.pointer, weights.pointer,
+                lowbit_gemm_packed(kind, kernels, m, n, k, activations.pointer, weights.pointer,
                                    Int64(panels.lowerBound), Int64(panels.upperBound), result.pointer, Int64(ldOut),
                                    accumulate ? 1 : 0)
             }
@@ -133,13 +151,20 @@ public final class ActivationBuffer: @unchecked Sendable {
     /// row blocks over `threads`. The result replaces what the buffer held.
     public func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, for matrix: PackedMatrix,
                      threads: Int) -> PackedActivations {
-        pack(input, rows: m, columns: k, lda: lda, precision: matrix.precision, layout: matrix.layout, threads: threads)
+        pack(input, rows: m, columns: k, lda: lda, precision: matrix.precision, layout: matrix.layout,
+             kernels: matrix.kernels, threads: threads)
     }
 
     /// Packs `input` (m rows of k floats, `lda` apart) in `precision` and `layout` (default: the
     /// preferred one), splitting the row blocks over `threads`.
     public func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, precision: MatrixPrecision,
                      layout: MatrixLayout? = nil, threads: Int) -> PackedActivations {
+        pack(input, rows: m, columns: k, lda: lda, precision: precision, layout: layout, kernels: .fastest,
+             threads: threads)
+    }
+
+    func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, precision: MatrixPrecision,
+              layout: MatrixLayout?, kernels: MatrixKernels, threads: Int) -> PackedActivations {
         precondition(m >= 0 && k > 0 && lda >= k, "bad activation dimensions")
         let layout = layout ?? .preferred(for: precision)
         if layout == .rows {
@@ -157,7 +182,7 @@ public final class ActivationBuffer: @unchecked Sendable {
         let source = SendablePointer(UnsafeMutablePointer(mutating: input))
         let blocks = (m + Int(LOWBIT_BLOCK_ROWS) - 1) / Int(LOWBIT_BLOCK_ROWS)
         Parallel.forRanges(blocks, threads: threads, minimumPerPart: 4) { range in
-            lowbit_pack_activations(kind, source.pointer, Int64(lda), Int64(m), Int64(k),
+            lowbit_pack_activations(kind, kernels.choice, source.pointer, Int64(lda), Int64(m), Int64(k),
                                     Int64(range.lowerBound), Int64(range.upperBound), packed.pointer)
         }
         return PackedActivations(storage: storage!, leadingDimension: k, rows: m, columns: k, precision: precision,

@@ -1,10 +1,9 @@
-import CLowbitKernels
 import Testing
 @testable import LowbitEval
 
 /// The packed matrix products against a direct computation in `Double`, in both precisions, on
 /// both the AVX-512 and the portable kernels, over shapes with every kind of remainder.
-@Suite(.serialized) struct PackedMatrixTests {
+@Suite struct PackedMatrixTests {
     /// `x` rounded to bfloat16 (nearest, ties to even), computed independently of the kernels.
     static func bfloat16(_ x: Float) -> Float {
         let bits = x.bitPattern
@@ -31,10 +30,9 @@ import Testing
         let w = (0..<(n * k)).map { _ in next() }
         let start = (0..<(m * ldOut)).map { _ in next() }
         func round(_ x: Float) -> Float { precision == .bfloat16 ? Self.bfloat16(x) : x }
-        lowbit_use_portable_kernels(portable ? 1 : 0)
-        defer { lowbit_use_portable_kernels(0) }
         // Without AVX-512, float32 goes to OpenBLAS in plain rows; check the portable panels too.
-        let matrix = PackedMatrix(precision: precision, rows: n, columns: k, layout: layout)
+        let matrix = PackedMatrix(precision: precision, rows: n, columns: k, layout: layout,
+                                  kernels: portable ? .portable : .fastest)
         // Packed in two parts, the second at a row offset that is not a panel boundary.
         let split = n / 3
         w.withUnsafeBufferPointer { wp in
@@ -87,11 +85,9 @@ import Testing
     }
 
     @Test func float32FallsBackOnOpenBLASWithoutAVX512() {
-        lowbit_use_portable_kernels(1)
-        defer { lowbit_use_portable_kernels(0) }
-        #expect(MatrixLayout.preferred(for: .float32) == .rows)
-        #expect(MatrixLayout.preferred(for: .bfloat16) == .panels)
-        #expect(MatrixPrecision.fastest == .float32)
+        #expect(MatrixLayout.preferred(for: .float32, cpuHasAVX512: false) == .rows)
+        #expect(MatrixLayout.preferred(for: .bfloat16, cpuHasAVX512: false) == .panels)
+        #expect(MatrixLayout.preferred(for: .float32, cpuHasAVX512: true) == .panels)
     }
 
     @Test func bfloat16HalvesTheWeights() {

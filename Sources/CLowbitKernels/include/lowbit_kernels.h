@@ -27,12 +27,19 @@ typedef enum {
     LOWBIT_PACK_BF16 = 1,
 } lowbit_pack_kind;
 
+/// Which code runs: the fastest this CPU has (AVX-512 where present), or the portable C
+/// everywhere (tests compare the two). Both read and write the same packed layouts.
+typedef enum {
+    LOWBIT_KERNELS_FASTEST = 0,
+    LOWBIT_KERNELS_PORTABLE = 1,
+} lowbit_kernels;
+
 /// Bytes of a packed W of n rows of k (a multiple of 64).
 size_t lowbit_packed_weights_bytes(lowbit_pack_kind kind, int64_t n, int64_t k);
 
 /// Packs `rows` rows of k floats at `w` (row-major, `ldw` apart) as rows `first_row`... of the
 /// packed W at `packed` (sized for n ≥ first_row + rows; padding must already be zero).
-void lowbit_pack_weights(lowbit_pack_kind kind, const float *w, int64_t ldw, int64_t first_row, int64_t rows,
+void lowbit_pack_weights(lowbit_pack_kind kind, lowbit_kernels kernels, const float *w, int64_t ldw, int64_t first_row, int64_t rows,
                          int64_t k, void *packed);
 
 /// Bytes of a packed A of m rows of k (a multiple of 64).
@@ -40,12 +47,12 @@ size_t lowbit_packed_activations_bytes(lowbit_pack_kind kind, int64_t m, int64_t
 
 /// Packs the row blocks `block_begin..<block_end` of A (m rows of k floats, `lda` apart) into
 /// `packed` (sized for all m rows).
-void lowbit_pack_activations(lowbit_pack_kind kind, const float *a, int64_t lda, int64_t m, int64_t k,
+void lowbit_pack_activations(lowbit_pack_kind kind, lowbit_kernels kernels, const float *a, int64_t lda, int64_t m, int64_t k,
                              int64_t block_begin, int64_t block_end, void *packed);
 
 /// Columns `panel_begin * 32 ..< min(n, panel_end * 32)` of C[m×n] (rows `ldc` apart) from a packed
 /// A and a packed W of the same kind; adds to what C holds when `accumulate` is non-zero.
-void lowbit_gemm_packed(lowbit_pack_kind kind, int64_t m, int64_t n, int64_t k,
+void lowbit_gemm_packed(lowbit_pack_kind kind, lowbit_kernels kernels, int64_t m, int64_t n, int64_t k,
                         const void *packed_a, const void *packed_w, int64_t panel_begin, int64_t panel_end,
                         float *c, int64_t ldc, int accumulate);
 
@@ -55,9 +62,5 @@ int lowbit_has_native_bf16(void);
 
 /// Whether the F32 product runs on AVX-512 code (otherwise portable C).
 int lowbit_has_avx512(void);
-
-/// With a non-zero argument, every later call runs the portable C code even where the CPU has
-/// AVX-512 (for tests that check both paths give the same products); zero restores detection.
-void lowbit_use_portable_kernels(int portable);
 
 #endif
