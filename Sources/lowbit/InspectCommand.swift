@@ -29,7 +29,7 @@ struct Inspect: ParsableCommand {
     @Option(help: "Only list tensors whose name matches this regular expression (searched anywhere in the name).")
     var filter: String?
 
-    @Option(help: "Threads for --stats (default: all cores).")
+    @Option(help: "Threads for --stats: by default one per core of this machine.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {

@@ -14,16 +14,18 @@ struct EvalTextOptions: ParsableArguments {
     @Option(help: "Evaluate at most this many chunks (default: as many as the text holds).")
     var chunks: Int?
 
-    @Option(help: "Threads (default: all cores).")
+    @Option(help: "Threads: by default one per core of this machine.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "MB of packed weights to keep between chunks per model (0: decode each layer for every chunk).")
     var cacheMb: Int = 2048
 
     @Option(help: ArgumentHelp(
-        "Arithmetic of the weight matrix products: bf16 or f32 (default: bf16 where the CPU has AVX-512 BF16).",
+        "Arithmetic of the weight matrix products; the default is bf16 where the CPU has AVX-512 BF16, else f32.",
         discussion: "bf16 rounds weights and activations to bfloat16 and sums in float, as llama.cpp does for "
-            + "BF16 models; it is about twice as fast. f32 is exact and costs nothing in accuracy."))
+            + "BF16 models; it is about twice as fast, and its noise (a KL divergence near 1e-4 on SmolLM2) is far "
+            + "below a 4-bit quantization's. f32 is exact: use it to measure quantizations closer to the original "
+            + "than that (Q8_0, FP8)."))
     var precision: MatrixPrecision = .fastest
 
     func validate() throws {
