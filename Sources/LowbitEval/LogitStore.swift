@@ -146,13 +146,8 @@ public enum LogitStore {
             }
             let size = Int(declaredSize)
             let n = header.rowsPerChunk * header.vocab
-            let declared = try file.withBytes((offset + 8)..<(offset + 8 + size)) { Zstd.declaredSize(of: $0) }
-            guard declared == UInt64(2 * n) else {
-                throw fail("chunk \(chunk + 1) does not hold \(header.rowsPerChunk) rows of \(header.vocab) values")
-            }
-            var planes = [UInt8](repeating: 0, count: 2 * n)
-            try file.withBytes((offset + 8)..<(offset + 8 + size)) { frame in
-                try planes.withUnsafeMutableBytes { try Zstd.decompress(frame, into: $0, file: path) }
+            let planes = try file.withBytes((offset + 8)..<(offset + 8 + size)) {
+                try Zstd.decompress($0, size: 2 * n, file: path)
             }
             var out = [Float](repeating: 0, count: n)
             for i in 0..<n {

@@ -16,23 +16,23 @@ enum Zstd {
         return out
     }
 
-    /// The decompressed size a frame declares in its header, if it declares one.
-    static func declaredSize(of frame: UnsafeRawBufferPointer) -> UInt64? {
-        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
-        // ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest values.
-        return size >= UInt64.max - 1 ? nil : size
-    }
-
-    /// Decompresses a frame that holds exactly `expected` bytes into `destination`.
-    static func decompress(_ frame: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
-                           file: String) throws {
-        let n = ZSTD_decompress(destination.baseAddress, destination.count, frame.baseAddress, frame.count)
+    /// Decompresses one frame that must hold exactly `size` bytes. The size the frame declares
+    /// in its header is checked before anything is allocated, so a lying frame cannot make the
+    /// reader allocate what it claims.
+    static func decompress(_ frame: UnsafeRawBufferPointer, size: Int, file: String) throws -> [UInt8] {
+        let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        guard declared == UInt64(size) else {
+            throw EvalError(.badLogitFile, file: file, "a frame does not declare the \(size) bytes expected")
+        }
+        var out = [UInt8](repeating: 0, count: size)
+        let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, size, frame.baseAddress, frame.count) }
         if ZSTD_isError(n) != 0 {
             throw EvalError(.badLogitFile, file: file, "zstd: \(String(cString: ZSTD_getErrorName(n)))")
         }
-        guard n == destination.count else {
-            throw EvalError(.badLogitFile, file: file, "a frame holds \(n) bytes, expected \(destination.count)")
+        guard n == size else {
+            throw EvalError(.badLogitFile, file: file, "a frame holds \(n) bytes, expected \(size)")
         }
+        return out
     }
 
     /// Decompresses a whole stream of one or more frames whose size need not be known.

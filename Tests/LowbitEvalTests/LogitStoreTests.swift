@@ -3,9 +3,15 @@ import Testing
 @testable import LowbitEval
 
 @Suite struct LogitStoreTests {
-    @Test func roundTripsThroughZstd() throws {
+    /// A new empty directory for one test; the caller removes it.
+    static func scratchDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lowbit-logits-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test func roundTripsThroughZstd() throws {
+        let dir = try Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("base.lbl").path
         let tokens = (0..<70).map { Int32($0 % 13) }
@@ -39,8 +45,7 @@ import Testing
     /// Every truncation and lying header field of a valid file gives an error, never a crash or
     /// an unbounded allocation.
     @Test func survivesHostileFiles() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lowbit-hostile-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("base.lbl").path
         let tokens = (0..<40).map { Int32($0 % 7) }
