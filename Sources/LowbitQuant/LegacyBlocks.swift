@@ -11,6 +11,19 @@ enum LegacyBlock {
     /// Elements per block of every legacy type.
     @usableFromInline static let size = 32
 
+    /// 4 or 5: the code width of `type` when it is `fourBit` or `fiveBit` (the two widths of one
+    /// legacy algorithm, Q4_0/Q5_0 or Q4_1/Q5_1), nil for any other type.
+    static func width(of type: GGMLType, fourBit: GGMLType, fiveBit: GGMLType) -> Int? {
+        type == fourBit ? 4 : type == fiveBit ? 5 : nil
+    }
+
+    /// Calls `body` with `bits` (4 or 5) as a literal, so that the inlined block loop is compiled
+    /// once per width with its sizes and branches folded.
+    @inline(__always)
+    static func withConstantWidth(_ bits: Int, _ body: (Int) -> Void) {
+        if bits == 4 { body(4) } else { body(5) }
+    }
+
     /// The element whose magnitude is largest, the first one if several tie (numpy `argmax`
     /// of `abs`). It is the block's maximum or its minimum, found by the branch-free
     /// ``keyRange(_:)``; only when both have the same magnitude (both signs present, an all-zero

@@ -15,22 +15,15 @@ public struct AffineLegacyCodec: RowCodec {
 
     /// The codec for `.q4_1` or `.q5_1`; nil for any other type.
     public init?(_ type: GGMLType) {
-        switch type {
-        case .q4_1: bits = 4
-        case .q5_1: bits = 5
-        default: return nil
-        }
+        guard let bits = LegacyBlock.width(of: type, fourBit: .q4_1, fiveBit: .q5_1) else { return nil }
         self.type = type
+        self.bits = bits
     }
 
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % LegacyBlock.size == 0, "\(type.name) rows hold whole blocks of 32")
-        if bits == 4 {
-            Self.quantize(source, destination, blocks: count / 32, bits: 4)
-        } else {
-            Self.quantize(source, destination, blocks: count / 32, bits: 5)
-        }
+        LegacyBlock.withConstantWidth(bits) { Self.quantize(source, destination, blocks: count / 32, bits: $0) }
     }
 
     @inline(__always)
