@@ -39,9 +39,6 @@ final class WeightStore: @unchecked Sendable {
         tensorsByName = byName
     }
 
-    /// Bytes of decoded matrices currently kept.
-    var cacheSize: Int { cachedBytes }
-
     func has(_ name: String) -> Bool { tensorsByName[name] != nil }
 
     /// The tensor `name`, checked to be a matrix of `rows` × `columns` (any type).
