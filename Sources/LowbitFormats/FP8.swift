@@ -8,7 +8,8 @@
 ///   `0x7D...0x7F` NaN; largest finite value 57344. Encoding rounds to nearest even; values
 ///   that round beyond 57344 become inf; NaN becomes `0x7E` (sign kept).
 /// - E8M0 (`fnu`): an unsigned power of two 2^(bits-127); `0xFF` is NaN; no zero. Encoding
-///   rounds the mantissa half-up (as ml_dtypes does); zero, negatives, inf and NaN become NaN.
+///   rounds to the nearest power of two by value, ties to the larger (see ``e8m0(_:)``); zero,
+///   negatives, inf and NaN become NaN.
 ///
 /// The encoders are branch-free integer bit manipulation so that loops over them vectorise.
 public enum FP8 {
@@ -46,14 +47,29 @@ public enum FP8 {
         return UInt8(truncatingIfNeeded: sign | magnitude)
     }
 
-    /// Rounds `x` to an E8M0 power of two and returns its bits (see the type's documentation).
+    /// Rounds `x` to an E8M0 power of two and returns its bits.
+    ///
+    /// Lowbit's rule: the power of two nearest to `x` by value (linear distance), a tie going
+    /// to the larger one. E8M0 has no mantissa, so "ties to even" has no even to go to; a scale
+    /// that multiplies a whole block should err on the larger side, where elements saturate
+    /// less. The midpoint between 2^e and 2^(e+1) is 1.5 x 2^e, so for a normal F32 the
+    /// exponent goes up when the top mantissa bit is set. F32 subnormals follow the same rule:
+    /// they lie between 2^-149 and 2^-126, the E8M0 values there are 2^-127 (`0x00`) and 2^-126
+    /// (`0x01`), and the midpoint 1.5 x 2^-127 has mantissa field `0x60_0000`; anything below
+    /// 2^-127 rounds up to `0x00`, the smallest value. Zero, negatives, inf and NaN have no
+    /// E8M0 value and become NaN (`0xFF`), as does anything at or above 1.5 x 2^127.
+    ///
+    /// The OCP MX specification derives a block's shared scale from the block's largest
+    /// exponent; it does not define a cast of an arbitrary float to E8M0, so this rule is
+    /// Lowbit's own (formats/quantized-blocks.md, section 1), fixed by hand-computed boundary
+    /// tests. ml_dtypes 0.7 casts the same way; 0.6 rounded every subnormal above 2^-127 up.
     @inlinable @inline(__always)
     public static func e8m0(_ x: Float) -> UInt8 {
         let bits = x.bitPattern
         let exponent = bits >> 23          // includes the sign bit: negatives land >= 256
         let mantissa = bits & 0x7F_FFFF
         let normal = exponent &+ (mantissa >= 0x40_0000 ? 1 : 0)
-        let subnormal: UInt32 = mantissa > 0x40_0000 ? 1 : 0
+        let subnormal: UInt32 = mantissa >= 0x60_0000 ? 1 : 0
         let rounded = exponent == 0 ? subnormal : normal
         let invalid = bits == 0 || rounded >= 255
         return invalid ? 0xFF : UInt8(truncatingIfNeeded: rounded)

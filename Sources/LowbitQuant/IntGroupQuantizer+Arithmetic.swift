@@ -34,7 +34,7 @@ enum F16Arithmetic: IntermediateRounding {
 
 extension FloatFormat {
     /// `value` rounded to the nearest value of this format and widened back to `Float`
-    /// (identity for F32/F64; E8M0 rounds to a power of two as ml_dtypes does).
+    /// (identity for F32/F64; E8M0 rounds to the nearest power of two, see `FP8.e8m0`).
     @inlinable
     func roundTrip(_ value: Float) -> Float {
         switch self {

@@ -177,4 +177,57 @@ private func fnv1a64(_ bytes: [UInt8]) -> String {
         #expect(FloatFormat.f8e5m2.encode([1e6, -.infinity, .nan]) == [0x7C, 0xFC, 0x7E])
         #expect(([0x80, 0x3F] as [UInt8]).withUnsafeBytes { FloatFormat.bf16.decode($0) } == [1])
     }
+
+    /// E8M0's rounding is Lowbit's own rule (nearest power of two by value, ties to the larger;
+    /// see `FP8.e8m0`), so it is pinned here by hand-computed cases that no package decides.
+    @Test func e8m0RoundsToTheNearestPowerOfTwoByValue() {
+        func f(_ bits: UInt32) -> Float { Float(bitPattern: bits) }
+        let cases: [(input: Float, bits: UInt8, why: String)] = [
+            (1, 0x7F, "exact 2^0"),
+            (f(0x3FBF_FFFF), 0x7F, "just below 1.5: nearer 1"),
+            (1.5, 0x80, "the midpoint of 1 and 2: the tie goes up"),
+            (f(0x3FC0_0001), 0x80, "just above 1.5"),
+            (0.75, 0x7F, "midpoint of 0.5 and 1: up to 1"),
+            (0.7, 0x7E, "nearer 0.5"),
+            (3, 0x81, "midpoint of 2 and 4: up to 4"),
+            (0x1p127, 0xFE, "the largest value"),
+            (f(0x7F3F_FFFF), 0xFE, "just below 1.5 x 2^127"),
+            (f(0x7F40_0000), 0xFF, "1.5 x 2^127 rounds to 2^128, which E8M0 lacks: NaN"),
+            (.greatestFiniteMagnitude, 0xFF, "rounds beyond 2^127"),
+            (0x1p-126, 0x01, "the smallest F32 normal is exact"),
+            (0x1p-127, 0x00, "an F32 subnormal that is exact: the smallest E8M0"),
+            (f(0x0041_0000), 0x00, "1.016 x 2^-127: nearer 2^-127 (ml_dtypes 0.6 said 0x01)"),
+            (f(0x005F_FFFF), 0x00, "just below 1.5 x 2^-127"),
+            (f(0x0060_0000), 0x01, "1.5 x 2^-127, the subnormal midpoint: up to 2^-126"),
+            (f(0x007F_FFFF), 0x01, "the largest subnormal"),
+            (f(0x003F_FFFF), 0x00, "below 2^-127 there is nothing smaller: 0x00"),
+            (f(0x0000_0001), 0x00, "the smallest subnormal, 2^-149"),
+            (0, 0xFF, "zero has no E8M0 value"),
+            (-0.0, 0xFF, "nor has negative zero"),
+            (-1, 0xFF, "negatives are NaN"),
+            (.infinity, 0xFF, "inf is NaN"),
+            (.nan, 0xFF, "NaN stays NaN"),
+        ]
+        for c in cases {
+            #expect(FP8.e8m0(c.input) == c.bits, "\(c.why): e8m0(\(c.input))")
+        }
+        // The rule, written as a distance comparison in Double, over every BF16 pattern.
+        for b in 0...0xFFFF {
+            let x = BFloat16Bits.toFloat(UInt16(b))
+            let expected: UInt8
+            if !(x > 0) || x.isInfinite {
+                expected = 0xFF
+            } else {
+                let v = Double(x)
+                var e = -127
+                while e < 128, pow(2, Double(e + 1)) <= v { e += 1 }
+                // 2^e <= v < 2^(e+1), or v < 2^-127 with e = -127.
+                let lower = pow(2, Double(e)), upper = pow(2, Double(e + 1))
+                let up = v >= lower && (v - lower) >= (upper - v)
+                let chosen = up ? e + 1 : e
+                expected = chosen >= 128 ? 0xFF : UInt8(chosen + 127)
+            }
+            #expect(FP8.e8m0(x) == expected, "bf16 pattern \(b)")
+        }
+    }
 }
