@@ -51,7 +51,16 @@ import LowbitFormats
         }
         let v = model.vocabularySize
         let tail = try model.logits(tokens: tokens, outputPositions: 20..<40)
-        #expect(Array(all[(20 * v)...]) == tail)
+        if MatrixLayout.preferred(for: model.options.precision) == .panels {
+            // Lowbit's kernels compute each output row the same way whatever the row count.
+            #expect(Array(all[(20 * v)...]) == tail)
+        } else {
+            // OpenBLAS sgemm (the float32 layout on CPUs without AVX-512) picks its kernels and
+            // blocking by the row count, so 20 rows may be summed in another order than the same
+            // rows among 40: equal to float32 rounding, not bit for bit.
+            let drift = largestDifference(Array(all[(20 * v)...]), tail)
+            #expect(drift < 1e-4, "the output head for 20 positions differs from the full pass by \(drift)")
+        }
     }
 
     @Test func ggufMatchesNumpy() throws {
