@@ -14,6 +14,7 @@ let package = Package(
     name: "Lowbit",
     platforms: [.macOS(.v13)],
     products: [
+        .library(name: "LowbitSystem", targets: ["LowbitSystem"]),
         .library(name: "LowbitFormats", targets: ["LowbitFormats"]),
         .library(name: "LowbitQuant", targets: ["LowbitQuant"]),
         .library(name: "LowbitTokenizer", targets: ["LowbitTokenizer"]),
@@ -29,12 +30,16 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // The evaluator's matrix kernels; AVX-512 code is chosen at run time, so no -march here.
         .target(name: "CLowbitKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "LowbitFormats", swiftSettings: swiftSettings),
+        // Signal handlers for clean interrupts (async-signal-safe C; the work is done in Swift).
+        .target(name: "CLowbitSystem"),
+        // Temporary outputs, locks, stale clean-up, free space and signals: the reliability layer.
+        .target(name: "LowbitSystem", dependencies: ["CLowbitSystem"], swiftSettings: swiftSettings),
+        .target(name: "LowbitFormats", dependencies: ["LowbitSystem"], swiftSettings: swiftSettings),
         .target(name: "LowbitTokenizer", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
         .target(name: "LowbitQuant", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
         .target(
             name: "LowbitConvert",
-            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitTokenizer"],
+            dependencies: ["LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer"],
             swiftSettings: swiftSettings),
         .target(
             name: "LowbitEval",
@@ -43,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "lowbit",
             dependencies: [
-                "LowbitFormats", "LowbitQuant", "LowbitTokenizer", "LowbitConvert", "LowbitEval",
+                "LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer", "LowbitConvert", "LowbitEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -52,6 +57,7 @@ let package = Package(
             dependencies: ["LowbitFormats", "LowbitQuant", "LowbitConvert", "LowbitEval"],
             path: "Benchmarks/lowbit-bench",
             swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitSystemTests", dependencies: ["LowbitSystem"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitFormatsTests", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitQuantTests", dependencies: ["LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),

@@ -25,9 +25,10 @@ struct BenchOptions {
 
         Generates a BF16 safetensors file of N GB (default 2) in a temporary directory (deleted
         afterwards) and measures, in one program: memcpy GB/s, BF16->F32 decode GB/s, the
-        statistics pass of `lowbit inspect --stats` GB/s, and every quantizer in Melem/s on each
+        statistics pass of `lowbit inspect --stats` GB/s, ContentHash GB/s (the shard hash of
+        --resume), and every quantizer in Melem/s on each
         thread count, with peak RSS; then the evaluator's packed matrix products in GFLOP/s (f32
-        and bf16, on Llama-shaped matrices). Names for --only: memcpy, decode, stats, quantizer
+        and bf16, on Llama-shaped matrices). Names for --only: memcpy, decode, stats, hash, quantizer
         names (q8_0, q4_k, fp8, int4, ...), matmul. With --model and --text it also measures the
         evaluator's prefill tokens/s in each precision (`lowbit perplexity`'s work, ctx 512,
         --chunks chunks; name: eval).

@@ -43,6 +43,13 @@ do {
                                        unit: "GB/s", peakRSS: peak, note: "\(bytes >> 20) MiB buffers"))
         }
     }
+    if options.wants("hash") {
+        let bytes = min(Int(fileBytes), 1 << 30)
+        log("ContentHash (resume manifests), 1 thread")
+        let (timing, peak) = withPeakRSS { StreamKernels.contentHash(bytes: bytes) }
+        results.append(BenchResult(name: "ContentHash", threads: 1, work: Double(bytes) / 1e9, timing: timing,
+                                   unit: "GB/s", peakRSS: peak, note: "the shard hash of --resume, one stream"))
+    }
     if options.wants("decode") {
         for t in options.threadCounts {
             log("BF16 -> F32 decode, \(t) thread(s)")

@@ -2,11 +2,26 @@ import Foundation
 import LowbitFormats
 import LowbitQuant
 
+/// Shards of a directory output: how many a resumed run took over and how many it wrote.
+public struct ShardCounts: Sendable, Equatable {
+    public var reused = 0
+    public var written = 0
+}
+
 /// What a conversion did: per-tensor reports and the totals a user wants at the end.
 public struct ConversionSummary: Sendable {
     public var plan: ConversionPlan
     public var tensors: [TensorReport]
     public var seconds: Double
+    /// For directory outputs: shards taken over from a resumed run, and shards written.
+    public var shards: ShardCounts?
+
+    public init(plan: ConversionPlan, tensors: [TensorReport], seconds: Double, shards: ShardCounts? = nil) {
+        self.plan = plan
+        self.tensors = tensors
+        self.seconds = seconds
+        self.shards = shards
+    }
 
     /// Tensors per output encoding.
     public var countsByEncoding: [(encoding: String, count: Int)] {
@@ -41,6 +56,9 @@ public struct ConversionSummary: Sendable {
         lines.append(String(format: "  size: %@ -> %@, %.2f bits per weight",
                             Self.bytes(inputBytes), Self.bytes(outputBytes), bitsPerWeight))
         lines.append(String(format: "  time: %.2f s, %.3f GB/s", seconds, gigabytesPerSecond))
+        if let shards, shards.reused > 0 {
+            lines.append("  shards: \(shards.reused) reused from the interrupted run, \(shards.written) written")
+        }
         if !substitutions.isEmpty {
             lines.append("  substitutions (\(substitutions.count) tensors; --json lists each):")
             var groups: [String: [String]] = [:]
@@ -73,6 +91,7 @@ public struct ConversionSummary: Sendable {
             ("bits_per_weight", num(bitsPerWeight)),
             ("seconds", num(seconds)),
             ("gb_per_second", num(gigabytesPerSecond)),
+            ("shards", shards.map { .object([("reused", .integer(Int64($0.reused))), ("written", .integer(Int64($0.written)))]) } ?? .null),
             ("substitutions", .array(substitutions.map {
                 .object([("tensor", .string($0.output)), ("type", .string($0.encoding)), ("reason", .string($0.reason.description))])
             })),

@@ -64,6 +64,16 @@ public struct ConversionOptions: Sendable {
     public var measureError = false
     /// Threads for kernels.
     public var threads: Int = 0
+    /// Write even if the free-space check says the output will not fit (`--force`).
+    public var force = false
+    /// Continue a directory output that a killed run of the same plan left unfinished (`--resume`).
+    public var resume = false
+    /// With ``resume``, re-hash the finished shards in full instead of checking their size and
+    /// tail (`--verify`).
+    public var verifyResume = false
+    /// The options as the command line gave them, for the resume fingerprint: two runs resume
+    /// each other only if these agree (see ``ConversionPlan/resumeFingerprint(extra:)``).
+    public var resumeKey = ""
 
     public init(target: ConversionTarget) {
         self.target = target

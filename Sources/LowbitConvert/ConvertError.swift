@@ -12,6 +12,8 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
     case missingInput(String)
     /// A tensor's type cannot be decoded or encoded by Lowbit.
     case unsupportedTensor(tensor: String, reason: String)
+    /// `--resume` found an unfinished output it must not continue.
+    case resumeRefused(String)
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
         case .nonFiniteWeights(let t, let f, let nan, let inf): "\(f): '\(t)': \(nan) NaN and \(inf) Inf values; refusing to convert"
         case .missingInput(let m): m
         case .unsupportedTensor(let t, let r): "'\(t)': \(r)"
+        case .resumeRefused(let m): m
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LowbitFormats
 import LowbitQuant
+import LowbitSystem
 import LowbitTokenizer
 
 /// Progress of a running conversion, for progress bars.
@@ -14,7 +15,13 @@ public struct ConversionProgress: Sendable {
 
 /// Runs a ``ConversionPlan``: streams every tensor from the input through its encoder into the
 /// output, tensor by tensor and strip by strip, and writes the output atomically (a temporary
-/// name, fsync, rename): on any error nothing is left under the output path.
+/// name, fsync, rename): on any error nothing is left under the output path, and no temporary
+/// output is left beside it.
+///
+/// Before writing, temporary outputs that killed runs left for the same output are removed (or,
+/// with ``ConversionOptions/resume``, a directory output's finished shards are taken over), and
+/// the free space on the target filesystem is checked against the plan. Before each tensor the
+/// input files are checked for having shrunk since they were mapped.
 public struct Converter {
     public let plan: ConversionPlan
 
@@ -22,21 +29,47 @@ public struct Converter {
         self.plan = plan
     }
 
-    /// Converts, reporting progress after each strip.
-    public func run(progress: ((ConversionProgress) -> Void)? = nil) throws -> ConversionSummary {
+    /// Test-only slow-down: milliseconds to sleep after each tensor, from the environment
+    /// variable `LOWBIT_TEST_SLOW_TENSOR_MS`, so that tests can interrupt a real run midway.
+    static let testDelayMilliseconds: Int = {
+        Int(ProcessInfo.processInfo.environment["LOWBIT_TEST_SLOW_TENSOR_MS"] ?? "") ?? 0
+    }()
+
+    /// Converts, reporting progress after each strip and passing notes for the user (stale
+    /// temporary outputs removed, a resumed run, an input path replaced) to `note`.
+    public func run(progress: ((ConversionProgress) -> Void)? = nil,
+                    note: ((String) -> Void)? = nil) throws -> ConversionSummary {
+        let note = note ?? { _ in }
         let start = DispatchTime.now()
         var reports: [TensorReport] = []
         var bytesDone = 0
+        var shardCounts: ShardCounts?
         let total = plan.inputBytes
+        func report(_ job: TensorJob, index: Int) {
+            progress?(ConversionProgress(tensorIndex: index, tensorCount: plan.jobs.count,
+                                         tensorName: job.outputName, bytesDone: min(bytesDone, total), bytesTotal: total))
+        }
         func runJobs(_ jobs: ArraySlice<TensorJob>, offset: Int, into out: StripWriter) throws {
             for (i, job) in jobs.enumerated() {
+                if case .tensor(let tensor) = job.input, let warning = try plan.input.source.checkIntact(tensor) {
+                    note(warning)
+                }
                 let runner = JobRunner(job: job, source: plan.input.source, measureError: plan.options.measureError)
                 let report = try runner.run(into: out) { bytes in
                     bytesDone += bytes
-                    progress?(ConversionProgress(tensorIndex: offset + i + 1, tensorCount: plan.jobs.count,
-                                                 tensorName: job.outputName, bytesDone: min(bytesDone, total), bytesTotal: total))
+                    report(job, index: offset + i + 1)
                 }
                 reports.append(report)
+                if Self.testDelayMilliseconds > 0 { usleep(UInt32(Self.testDelayMilliseconds) * 1000) }
+            }
+        }
+        if case .directory = plan.output {} else {
+            if plan.options.resume {
+                note("--resume continues directory outputs only; \(plan.output.path) is a single file, so the conversion starts from the beginning")
+            }
+            StaleTemporaries.removeStale(for: plan.output.path, note: note)
+            if !plan.options.force {
+                try FreeSpace.check(bytes: plan.outputBytes, into: Self.parent(of: plan.output.path), output: plan.output.path)
             }
         }
         switch plan.output {
@@ -53,18 +86,37 @@ public struct Converter {
             do { try runJobs(plan.jobs[...], offset: 0, into: out) } catch { out.drain(); throw error }
             try out.finish()
         case .directory(let path):
-            try writeDirectory(path) { dir in
+            try writeDirectory(path, note: note) { dir, manifest in
                 let shards = shardJobs()
                 var weightMap: [(key: String, value: JSONValue)] = []
                 var offset = 0
+                var counts = ShardCounts()
                 for (i, shard) in shards.enumerated() {
                     let name = shards.count == 1 ? "model.safetensors"
                         : String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
-                    let writer = try SafetensorsWriter(path: dir + "/" + name, tensors: shard.flatMap(\.outputs),
-                                                       metadata: [("format", "pt")])
-                    let out = StripWriter(writer)
-                    do { try runJobs(shard, offset: offset, into: out) } catch { out.drain(); throw error }
-                    try out.finish()
+                    if i < manifest.shards.count, manifest.shards[i].name == name {
+                        // Finished by the run being resumed, and checked against its record.
+                        for (j, job) in shard.enumerated() {
+                            reports.append(TensorReport(source: job.sourceName, output: job.outputName, encoding: job.encoding.name,
+                                                        reason: job.reason, inputBytes: job.inputBytes, outputBytes: job.outputBytes,
+                                                        elements: job.rows * job.rowLength, error: nil))
+                            bytesDone += job.inputBytes
+                            report(job, index: offset + j + 1)
+                        }
+                        counts.reused += 1
+                    } else {
+                        let shardPath = dir + "/" + name
+                        let writer = try SafetensorsWriter(path: shardPath, tensors: shard.flatMap(\.outputs),
+                                                           metadata: [("format", "pt")], hashing: true)
+                        let out = StripWriter(writer)
+                        do { try runJobs(shard, offset: offset, into: out) } catch { out.drain(); throw error }
+                        try out.finish()
+                        manifest.shards.removeSubrange(min(i, manifest.shards.count)...)
+                        manifest.shards.append(try ResumeManifest.finished(
+                            name: name, path: shardPath, size: writer.finishedSize ?? 0, fullHash: writer.contentHash ?? ContentHash()))
+                        try manifest.write(directory: dir)
+                        counts.written += 1
+                    }
                     offset += shard.count
                     for t in shard.flatMap(\.outputs) { weightMap.append((t.name, .string(name))) }
                 }
@@ -76,10 +128,17 @@ public struct Converter {
                     try Self.writeJSON(index, to: dir + "/model.safetensors.index.json")
                 }
                 try writeConfigAndTokenizer(into: dir)
+                shardCounts = counts
             }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        return ConversionSummary(plan: plan, tensors: reports, seconds: seconds)
+        return ConversionSummary(plan: plan, tensors: reports, seconds: seconds, shards: shardCounts)
+    }
+
+    /// The directory a path's file lives in.
+    static func parent(of path: String) -> String {
+        let parent = (path as NSString).deletingLastPathComponent
+        return parent.isEmpty ? "." : parent
     }
 
     /// Splits the jobs into shards of at most `maxShardSize` bytes (a tensor never splits).
@@ -176,26 +235,95 @@ public struct Converter {
         }
     }
 
-    /// Builds a directory under a temporary name beside `path`, then renames it into place.
-    func writeDirectory(_ path: String, _ body: (String) throws -> Void) throws {
+    /// Builds a directory under a temporary name beside `path` (`.NAME.lowbit-PID.tmp`, locked
+    /// and registered for clean-up on signals), then renames it into place.
+    ///
+    /// With ``ConversionOptions/resume``, an unfinished temporary directory of an earlier run of
+    /// the same plan is taken over: its finished shards are checked (size and tail hash, or the
+    /// whole hash with ``ConversionOptions/verifyResume``), and `body` gets them in the manifest
+    /// so it writes only the rest. A temporary directory of a different plan is refused.
+    func writeDirectory(_ path: String, note: (String) -> Void,
+                        _ body: (String, inout ResumeManifest) throws -> Void) throws {
         let fm = FileManager.default
         if let contents = try? fm.contentsOfDirectory(atPath: path), !contents.isEmpty {
             throw ConvertError.badOption("\(path) exists and is not empty; choose a new output directory")
         }
-        let parent = (path as NSString).deletingLastPathComponent
-        let temp = (parent.isEmpty ? "." : parent) + "/." + (path as NSString).lastPathComponent + ".lowbit-\(getpid()).tmp"
-        try? fm.removeItem(atPath: temp)
-        try fm.createDirectory(atPath: temp, withIntermediateDirectories: true)
+        let temp = StaleTemporaries.temporaryDirectoryPath(for: path)
+        let fingerprint = plan.resumeFingerprint(extra: plan.options.resumeKey)
+        var manifest = ResumeManifest(plan: fingerprint)
+        var lock: FileLock?
+        if plan.options.resume {
+            (lock, manifest.shards) = try takeOver(path, as: temp, fingerprint: fingerprint, note: note)
+        }
+        StaleTemporaries.removeStale(for: path, except: temp, note: note)
+        if lock == nil {
+            try? fm.removeItem(atPath: temp)
+            try fm.createDirectory(atPath: temp, withIntermediateDirectories: true)
+            lock = FileLock(path: temp)
+        }
+        let registration = TemporaryOutputs.shared.register(temporary: temp, final: path)
         do {
-            try body(temp)
-            if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
-            guard rename(temp, path) == 0 else {
-                throw FormatError(.io, file: path, "rename failed: \(String(cString: strerror(errno)))")
+            if !plan.options.force {
+                let reused = manifest.shards.reduce(0) { $0 + $1.size }
+                try FreeSpace.check(bytes: max(0, plan.outputBytes - reused), into: Self.parent(of: path), output: path)
             }
+            try body(temp, &manifest)
+            unlink(temp + "/" + ResumeManifest.fileName)
+            try TemporaryOutputs.shared.publish(registration) {
+                if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
+                guard rename(temp, path) == 0 else {
+                    throw FormatError(.io, file: path, "rename failed: \(String(cString: strerror(errno)))")
+                }
+            }
+            withExtendedLifetime(lock) {}
         } catch {
             try? fm.removeItem(atPath: temp)
+            TemporaryOutputs.shared.unregister(registration)
             throw error
         }
+    }
+
+    /// Finds the temporary directory an earlier, killed run of this plan left for `path`, locks
+    /// it, keeps the finished shards that still match their record, removes everything else in
+    /// it, and renames it to `temp`. Returns the lock and the shards kept (none, and no lock, if
+    /// there is nothing to resume).
+    func takeOver(_ path: String, as temp: String, fingerprint: String,
+                  note: (String) -> Void) throws -> (FileLock?, [ResumeManifest.Shard]) {
+        for found in StaleTemporaries.find(for: path) where found.isDirectory {
+            guard let lock = StaleTemporaries.claim(found) else {
+                note("\(found.path) is being written by a live run (pid \(found.processID)); not touching it")
+                continue
+            }
+            guard let old = ResumeManifest.read(directory: found.path) else { continue }
+            guard old.plan == fingerprint else {
+                throw ConvertError.resumeRefused("""
+                    cannot resume \(path): \(found.path) was written for a different plan (the options, \
+                    Lowbit's version or an input file changed since); run without --resume to start \
+                    afresh, which removes it
+                    """)
+            }
+            var kept: [ResumeManifest.Shard] = []
+            for shard in old.shards {
+                guard ResumeManifest.check(shard, in: found.path, fully: plan.options.verifyResume) else {
+                    note("\(found.path)/\(shard.name) does not match its record; it is written again")
+                    break
+                }
+                kept.append(shard)
+            }
+            let keep = Set(kept.map(\.name) + [ResumeManifest.fileName])
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: found.path)) ?? [] where !keep.contains(name) {
+                try? FileManager.default.removeItem(atPath: found.path + "/" + name)
+            }
+            if found.path != temp {
+                guard rename(found.path, temp) == 0 else {
+                    throw FormatError(.io, file: found.path, "cannot take it over for --resume: \(String(cString: strerror(errno)))")
+                }
+            }
+            note("resuming \(path): \(kept.count) of its finished shards reused\(plan.options.verifyResume ? " (verified in full)" : "") from \(found.path)")
+            return (lock, kept)
+        }
+        note("--resume: no unfinished conversion to \(path) was found; starting from the beginning")
+        return (nil, [])
     }
 
     static func writeJSON(_ json: JSONValue, to path: String) throws {

@@ -51,6 +51,10 @@ public final class GGUFFile: TensorSource {
         return try mapping.withBytes(tensor.offset..<end, item: tensor.name, body)
     }
 
+    public func checkIntact(_ tensor: TensorInfo) throws -> String? {
+        try mapping.checkIntact(item: tensor.name)
+    }
+
     public func release(_ tensor: TensorInfo) {
         let (end, overflow) = tensor.offset.addingReportingOverflow(tensor.byteCount)
         guard !overflow, tensor.offset >= 0, tensor.byteCount >= 0 else { return }

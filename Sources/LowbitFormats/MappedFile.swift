@@ -5,17 +5,24 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import LowbitSystem
 
 /// A read-only memory mapping of a whole file.
 ///
 /// All access goes through bounds-checked ranges: a range outside the file throws a
 /// ``FormatError`` instead of reading out of bounds. The mapping lives as long as the object.
+///
+/// The file stays open, so ``checkIntact(item:)`` can tell whether it shrank (reading a page
+/// past the new end would raise SIGBUS) or whether its path now names another file. The
+/// mapping is recorded in ``MappedRegions`` so that a SIGBUS is reported with the file's name.
 public final class MappedFile: @unchecked Sendable {
     /// The path the file was opened with.
     public let path: String
     /// The file size in bytes.
     public let count: Int
     private let base: UnsafeRawPointer?
+    private let fd: Int32
+    private var warnedReplaced = false
 
     /// Maps `path` read-only. An empty file is valid and maps to zero bytes.
     public init(path: String) throws {
@@ -24,14 +31,17 @@ public final class MappedFile: @unchecked Sendable {
         guard fd >= 0 else {
             throw FormatError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))")
         }
-        defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw FormatError(.io, file: path, "cannot stat: \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw FormatError(.io, file: path, "cannot stat: \(reason)")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
             throw FormatError(.io, file: path, "not a regular file")
         }
+        self.fd = fd
         count = Int(st.st_size)
         if count == 0 {
             base = nil
@@ -39,13 +49,39 @@ public final class MappedFile: @unchecked Sendable {
         }
         let p = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0)
         guard let p, p != MAP_FAILED else {
-            throw FormatError(.io, file: path, "cannot map: \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw FormatError(.io, file: path, "cannot map: \(reason)")
         }
         base = UnsafeRawPointer(p)
+        MappedRegions.shared.add(start: UnsafeRawPointer(p), count: count, path: path)
     }
 
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        if let base {
+            MappedRegions.shared.remove(start: base)
+            munmap(UnsafeMutableRawPointer(mutating: base), count)
+        }
+        close(fd)
+    }
+
+    /// Checks that the file has not shrunk since it was mapped (reading its missing pages would
+    /// raise SIGBUS). If its path now names a different file, returns a warning once: the old
+    /// file stays mapped and is still read, so that case is harmless.
+    ///
+    /// - Parameter item: the tensor about to be read, for the error.
+    /// - Returns: a warning to show the user, or nil.
+    public func checkIntact(item: String? = nil) throws -> String? {
+        guard let now = FileIdentity.of(fd: fd) else {
+            throw FormatError(.io, file: path, item: item, "cannot stat the open file: \(String(cString: strerror(errno)))")
+        }
+        guard now.size >= count else {
+            throw FormatError(.truncated, file: path, item: item,
+                "the file shrank from \(count) to \(now.size) bytes while it was being read; was it overwritten or truncated by another program?")
+        }
+        guard !warnedReplaced, let named = FileIdentity.of(path: path), !named.isSameFile(as: now) else { return nil }
+        warnedReplaced = true
+        return "\(path): the path now names a different file; Lowbit goes on reading the file it opened, which is still mapped"
     }
 
     /// Checks that `range` lies inside the file.

@@ -94,6 +94,10 @@ public final class SafetensorsCheckpoint: TensorSource {
         return try shard.withBytes(of: tensor, body)
     }
 
+    public func checkIntact(_ tensor: TensorInfo) throws -> String? {
+        try shardByPath[tensor.file]?.checkIntact(tensor)
+    }
+
     public func release(_ tensor: TensorInfo) {
         shardByPath[tensor.file]?.release(tensor)
     }

@@ -35,6 +35,10 @@ public final class SafetensorsFile: TensorSource {
         return try mapped.withBytes(tensor.byteRange, item: tensor.name, body)
     }
 
+    public func checkIntact(_ tensor: TensorInfo) throws -> String? {
+        try mapped.checkIntact(item: tensor.name)
+    }
+
     public func release(_ tensor: TensorInfo) {
         guard tensor.file == path else { return }
         mapped.release(tensor.byteRange)

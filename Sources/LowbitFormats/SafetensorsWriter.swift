@@ -15,6 +15,11 @@ public final class SafetensorsWriter: TensorWriter {
     public private(set) var dataBytesWritten = 0
 
     private var file: AtomicFile?
+    /// The ``ContentHash`` of the whole file, once ``finish()`` succeeded on a writer created
+    /// with `hashing: true`.
+    public private(set) var contentHash: ContentHash?
+    /// The file's size once ``finish()`` succeeded.
+    public private(set) var finishedSize: Int?
     private var buffer: [UInt8] = []
     private static let bufferCapacity = 1 << 20
 
@@ -25,9 +30,11 @@ public final class SafetensorsWriter: TensorWriter {
     ///     Types must be safetensors dtypes, or plain ggml types (F32, F16, BF16, F64, I8..I64),
     ///     which are written under their safetensors names.
     ///   - metadata: `__metadata__` string pairs (keys must be unique).
+    ///   - hashing: also hash every byte written (``contentHash``), for resumable outputs.
     /// - Throws: ``FormatError`` for duplicate names, unknown or quantized types, sizes that do
     ///   not fill whole bytes or overflow, or an I/O failure.
-    public init(path: String, tensors: [PlannedTensor], metadata: [(key: String, value: String)] = []) throws {
+    public init(path: String, tensors: [PlannedTensor], metadata: [(key: String, value: String)] = [],
+                hashing: Bool = false) throws {
         self.path = path
         var seenNames = Set<ExactKey>()
         var infos: [TensorInfo] = []
@@ -99,7 +106,7 @@ public final class SafetensorsWriter: TensorWriter {
         self.tensors = infos
         self.dataByteCount = position
 
-        let file = try AtomicFile(path: path)
+        let file = try AtomicFile(path: path, hashing: hashing)
         var length = UInt64(header.count).littleEndian
         try withUnsafeBytes(of: &length) { try file.write($0) }
         try file.write(header)
@@ -172,6 +179,8 @@ public final class SafetensorsWriter: TensorWriter {
         do {
             try flush(file)
             try file.commit()
+            contentHash = file.contentHash
+            finishedSize = file.bytesWritten
         } catch {
             self.file = nil
             throw error

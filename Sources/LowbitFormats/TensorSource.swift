@@ -12,9 +12,17 @@ public protocol TensorSource: Sendable {
     func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
     /// Drops the mapped pages of `tensor` from memory once it has been processed.
     func release(_ tensor: TensorInfo)
+    /// Checks, before `tensor` is read, that the file holding it has not shrunk since it was
+    /// mapped (reading a missing page would raise SIGBUS); throws a ``FormatError`` naming the
+    /// file and tensor if it has. Returns a warning (once per file) if the path now names a
+    /// different file, which is harmless: the opened file is still mapped and read.
+    func checkIntact(_ tensor: TensorInfo) throws -> String?
 }
 
 extension TensorSource {
+    /// Sources that are not mapped files have nothing to check.
+    public func checkIntact(_ tensor: TensorInfo) throws -> String? { nil }
+
     /// The metadata value for `key`, if present.
     public func metadataValue(_ key: String) -> MetadataValue? {
         metadata.first(where: { $0.key == key })?.value

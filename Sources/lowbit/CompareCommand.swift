@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LowbitEval
 import LowbitFormats
+import LowbitSystem
 
 /// `lowbit compare BASE QUANT --text FILE`: what quantization cost, measured the way llama.cpp's
 /// `llama-perplexity --kl-divergence` measures it.
@@ -56,6 +57,10 @@ struct Compare: ParsableCommand {
     }
 
     func run() throws {
+        // Temporary outputs that killed runs left for these outputs (interrupts leave none).
+        for output in [saveBase, plot].compactMap({ $0 }) {
+            StaleTemporaries.removeStale(for: output) { Console.err("lowbit: note: \($0)\n") }
+        }
         let quantLoaded = try ModelLoader.load(path: quant, options: options.modelOptions)
         let baseLoaded = base == "-" ? nil : try ModelLoader.load(path: base, options: options.modelOptions)
         let (tokens, plan) = try options.tokenize(with: quantLoaded)

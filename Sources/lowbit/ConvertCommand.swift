@@ -22,7 +22,12 @@ struct Convert: ParsableCommand {
 
             Tensors whose rows do not fit a block type fall back as llama.cpp does (Q4_K -> Q5_0, \
             Q5_K -> Q5_1, Q6_K -> Q8_0, ...), and every substitution is reported. NaN or Inf weights \
-            stop the conversion. The output appears only when complete (temporary name, fsync, rename).
+            stop the conversion. The output appears only when complete (temporary name, fsync, rename); \
+            an interrupt (Ctrl-C, SIGTERM, SIGHUP) removes the temporary output and exits 130/143/129, \
+            and a temporary output that a killed run left is removed at the next run to the same \
+            output. Before writing, the plan's size is checked against the free space (--force to \
+            try anyway). A directory output killed outright (SIGKILL, power loss) is continued with \
+            --resume: the same command again, plus --resume, reuses the finished shards.
 
             Examples:
               lowbit convert model-dir -o model-q4_k_m.gguf --type q4_k_m
@@ -84,6 +89,15 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Measure each quantized tensor's error (MSE, SNR, max error, cosine) and report it; costs a dequantization pass.")
     var errorMetrics = false
 
+    @Flag(name: .long, help: "Continue a directory output that a killed run of the same command left unfinished, reusing its finished shards.")
+    var resume = false
+
+    @Flag(name: .long, help: "With --resume, re-hash the finished shards in full instead of checking their size and last MiB.")
+    var verify = false
+
+    @Flag(name: .long, help: "Write even if the output looks larger than the free space on its filesystem.")
+    var force = false
+
     func run() throws {
         let inputModel = try ModelInput(path: input)
         var options = ConversionOptions(target: try target(sourceFloat: Self.dominantFloat(inputModel.source)))
@@ -94,6 +108,10 @@ struct Convert: ParsableCommand {
         options.floatDType = try dtype.map(Self.floatDType)
         options.maxShardSize = try Self.parseSize(maxShardSize)
         options.measureError = errorMetrics
+        options.force = force
+        options.resume = resume
+        options.verifyResume = verify
+        options.resumeKey = Self.resumeKey(CommandLine.arguments)
         let plan = try ConversionPlan(input: inputModel, output: OutputKind(path: output), options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())
@@ -101,17 +119,24 @@ struct Convert: ParsableCommand {
         }
         let bar = ProgressBar(title: "convert", totalItems: plan.jobs.count, totalBytes: plan.inputBytes)
         var lastIndex = 0, lastBytes = 0
-        let summary = try Converter(plan: plan).run { p in
+        let summary = try Converter(plan: plan).run(progress: { p in
             bar.advance(items: p.tensorIndex - lastIndex, bytes: p.bytesDone - lastBytes)
             lastIndex = p.tensorIndex
             lastBytes = p.bytesDone
-        }
+        }, note: { ErrorReporter.printError("lowbit: note: \($0)") })
         bar.finish()
         if json {
             print(summary.json().serialized(pretty: true))
         } else {
             print(summary.text())
         }
+    }
+
+    /// The command line as it decides the output's bytes, for the resume fingerprint: the
+    /// arguments without the flags that do not change what is written.
+    static func resumeKey(_ arguments: [String]) -> String {
+        let neutral: Set<String> = ["--resume", "--verify", "--force", "--json", "--error-metrics"]
+        return arguments.dropFirst().filter { !neutral.contains($0) }.joined(separator: "\u{1F}")
     }
 
     /// The float format most of the input's weights are stored in (compressed-tensors computes

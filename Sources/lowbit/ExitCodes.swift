@@ -1,5 +1,6 @@
 import ArgumentParser
 import LowbitFormats
+import LowbitSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -16,6 +17,7 @@ import Darwin
 /// | 0 | success (also `--help`) |
 /// | 1 | bad input or a failure while running: an unreadable or malformed file, a tensor that cannot be processed, a failed write |
 /// | 2 | usage error: unknown option, missing or invalid argument |
+/// | 129, 130, 143 | interrupted by SIGHUP, SIGINT, SIGTERM: temporary outputs removed, nothing written (see `Interruption` in LowbitSystem) |
 enum ExitStatus: Int32 {
     case success = 0
     case failure = 1
@@ -46,6 +48,7 @@ enum ErrorReporter {
             terminate(.usage)
         }
         printError("lowbit: \(describe(error))")
+        if !TemporaryOutputs.shared.current.isEmpty { _ = TemporaryOutputs.shared.removeAll() }
         terminate(.failure)
     }
 
@@ -64,14 +67,7 @@ enum ErrorReporter {
     /// Writes `text` to file descriptor 2 unbuffered (C's `stderr` is not usable from Swift 6
     /// concurrency-checked code).
     static func writeStandardError(_ text: String) {
-        var bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            done += n
-        }
+        StandardError.write(text)
     }
 
     private static func terminate(_ status: ExitStatus) -> Never {
