@@ -1,4 +1,5 @@
 import LowbitFormats
+import LowbitQuant
 
 /// What a GGUF conversion aims for: one block type everywhere, or one of llama.cpp's mixes.
 public enum GGUFTarget: Sendable, Hashable {
@@ -61,10 +62,8 @@ public enum GGUFTarget: Sendable, Hashable {
         }
     }
 
-    /// The block and float types Lowbit writes as a uniform target.
-    public static let uniformTypes: [GGMLType] = [
-        .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs,
-    ]
+    /// The block and float types Lowbit writes as a uniform target: those with a codec.
+    public static let uniformTypes: [GGMLType] = GGUFCodecs.supportedTypes
 }
 
 /// The role llama.cpp gives a tensor when it picks a type for it, from its GGUF name.

@@ -53,17 +53,6 @@ public struct FP8Quantizer: Sendable {
         self.threads = max(1, threads)
     }
 
-    /// The scheme this quantizer implements.
-    public var scheme: QuantScheme {
-        let g: QuantScheme.Granularity
-        switch granularity {
-        case .tensor: g = .perTensor
-        case .row: g = .perRow
-        case .block(let r, let c): g = .perBlock(rows: r, columns: c)
-        }
-        return QuantScheme(element: .float8(variant), granularity: g, scaleFormat: scaleFormat)
-    }
-
     /// The shape of the scale tensor for a `rows x columns` weight (`[1]`, `[rows, 1]`, or the
     /// block grid).
     public func scaleShape(rows: Int, columns: Int) -> [Int] {

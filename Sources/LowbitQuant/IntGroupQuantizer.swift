@@ -66,17 +66,6 @@ public struct IntGroupQuantizer: Sendable {
         self.threads = max(1, threads)
     }
 
-    /// The format-neutral description of what this quantizer writes.
-    public var scheme: QuantScheme {
-        let offset: QuantScheme.Offset
-        switch convention {
-        case .compressedTensors(let symmetric): offset = symmetric ? .symmetric : .zeroPoint
-        case .mlxAffine: offset = .minimum
-        }
-        return QuantScheme(element: .integer(bits: bits), granularity: .perGroup(groupSize), offset: offset,
-                           scaleFormat: scaleFormat, rounding: .nearestEven, searchesScale: search != nil)
-    }
-
     /// Whether the layout stores a per-group offset (zero point or bias).
     public var hasOffsets: Bool {
         switch convention {
