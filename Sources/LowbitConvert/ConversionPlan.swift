@@ -57,7 +57,7 @@ public struct ConversionPlan: Sendable {
             if case .float = options.target {} else {
                 throw ConvertError.badOption(output.isGGUF
                     ? "type \(options.target.name) is written as safetensors; use an output ending in .safetensors or a directory"
-                    : "type \(options.target.name) is a GGUF type; use an output ending in .gguf")
+                    : "type \(options.target.name) is a GGUF type; use an output ending in .gguf", file: output.path)
             }
         }
         if input.source.tensors.contains(where: { $0.type.floatFormat == nil && TensorDecoder.canDecode($0.type) }) {
@@ -144,7 +144,7 @@ private struct Planner {
         // llama.cpp's loader (and so its quantizer's layer counters) orders tensors this way.
         let named = unordered.sorted { GGUFTensorOrder.precedes($0.1, $1.1) }
         guard case .gguf(let target) = options.target else {
-            throw ConvertError.badOption("type \(options.target.name) cannot be written to GGUF")
+            throw ConvertError.badOption("type \(options.target.name) cannot be written to GGUF", file: plan.output.path)
         }
         var policy = GGUFTypePolicy(target: target, tensorNames: named.map(\.1), layerCount: hyper?.layerCount ?? 0,
                                     queryHeadsPerKVHead: hyper.map { $0.headCount / $0.kvHeadCount } ?? 1)
@@ -165,7 +165,7 @@ private struct Planner {
             if case .ggml(type) = t.type, rot == nil {
                 encoding = .copy
             } else if !TensorDecoder.canDecode(t.type) {
-                throw ConvertError.unsupportedTensor(tensor: t.name, reason: "type \(t.type.name) cannot be decoded, so it cannot become \(type.name)")
+                throw ConvertError.unsupportedTensor(tensor: t.name, file: t.file, reason: "type \(t.type.name) cannot be decoded, so it cannot become \(type.name)")
             } else {
                 encoding = .gguf(type)
             }
@@ -249,7 +249,7 @@ private struct Planner {
                     encoding = .copy
                     outputs = [PlannedTensor(name: name, type: .safetensors(d), shape: t.rowMajorShape)]
                 } else {
-                    throw ConvertError.unsupportedTensor(tensor: t.name, reason: "type \(t.type.name) cannot be written to safetensors")
+                    throw ConvertError.unsupportedTensor(tensor: t.name, file: t.file, reason: "type \(t.type.name) cannot be written to safetensors")
                 }
             }
             plan.jobs.append(TensorJob(input: .tensor(t), outputName: name, rows: rows, rowLength: cols,

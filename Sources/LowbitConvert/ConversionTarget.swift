@@ -16,7 +16,7 @@ public enum ConversionTarget: Sendable {
     case int(IntGroupQuantizer, layout: IntLayout)
 
     /// Where quantized integer weights go.
-    public enum IntLayout: String, Sendable {
+    public enum IntLayout: String, Sendable, CaseIterable {
         case compressedTensors = "compressed-tensors"
         case mlx
     }
@@ -30,13 +30,7 @@ public enum ConversionTarget: Sendable {
     /// A short name for summaries (`q4_k_m`, `int4-g128`, `fp8-row`...).
     public var name: String {
         switch self {
-        case .gguf(let t):
-            switch t {
-            case .uniform(let type): type.name.lowercased()
-            case .q4_K_M: "q4_k_m"
-            case .q4_K_S: "q4_k_s"
-            case .q5_K_M: "q5_k_m"
-            }
+        case .gguf(let t): t.name
         case .float(let d): d.name.lowercased()
         case .fp8(let q): "fp8-\(q.granularity)"
         case .fp8Llama405B: "fp8-405b"

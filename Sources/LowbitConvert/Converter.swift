@@ -213,7 +213,8 @@ public struct Converter {
             if case .float(let d) = plan.options.target { dtype = d } else { dtype = plan.options.floatDType ?? .BF16 }
             config = hyper.hfConfig(torchDtype: dtype == .F16 ? "float16" : dtype == .F32 ? "float32" : "bfloat16")
         } else {
-            throw ConvertError.missingInput("the input has no hyperparameters (no config.json or GGUF llama metadata) to write config.json from")
+            throw ConvertError.missingInput("the input has no hyperparameters (no config.json or GGUF llama metadata) to write config.json from",
+                                            file: plan.input.source.path)
         }
         if let q = quantizationConfig() {
             config = config.setting("quantization_config", q)
@@ -246,7 +247,7 @@ public struct Converter {
                         _ body: (String, inout ResumeManifest) throws -> Void) throws {
         let fm = FileManager.default
         if let contents = try? fm.contentsOfDirectory(atPath: path), !contents.isEmpty {
-            throw ConvertError.badOption("\(path) exists and is not empty; choose a new output directory")
+            throw ConvertError.badOption("exists and is not empty; choose a new output directory", file: path)
         }
         let temp = StaleTemporaries.temporaryDirectoryPath(for: path)
         let fingerprint = plan.resumeFingerprint(extra: plan.options.resumeKey)
@@ -297,10 +298,10 @@ public struct Converter {
             guard let old = ResumeManifest.read(directory: found.path) else { continue }
             guard old.plan == fingerprint else {
                 throw ConvertError.resumeRefused("""
-                    cannot resume \(path): \(found.path) was written for a different plan (the options, \
-                    Lowbit's version or an input file changed since); run without --resume to start \
-                    afresh, which removes it
-                    """)
+                    cannot resume \(path): this temporary output was written for a different plan (the \
+                    options, Lowbit's version or an input file changed since); run without --resume to \
+                    start afresh, which removes it
+                    """, file: found.path)
             }
             var kept: [ResumeManifest.Shard] = []
             for shard in old.shards {

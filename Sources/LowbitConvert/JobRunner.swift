@@ -172,7 +172,7 @@ struct JobRunner {
 
     func rawRows(_ tensor: TensorInfo, _ rows: Range<Int>) throws -> [UInt8] {
         guard let rowBytes = tensor.type.byteCount(elements: job.rowLength) else {
-            throw ConvertError.unsupportedTensor(tensor: tensor.name, reason: "rows are not whole blocks")
+            throw ConvertError.unsupportedTensor(tensor: tensor.name, file: tensor.file, reason: "rows are not whole blocks")
         }
         return try source.withBytes(of: tensor) { bytes in
             Array(bytes[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)])
@@ -195,9 +195,9 @@ struct JobRunner {
     func encodeFloats(_ values: [Float], type: OutputEncoding) throws -> [UInt8] {
         switch type {
         case .gguf(let t) where t.isFloat:
-            return Self.floatFormat(t).encode(values)
+            return (TensorType.ggml(t).floatFormat ?? .f32).encode(values)
         case .float(let d):
-            return Self.floatFormat(d).encode(values)
+            return (TensorType.safetensors(d).floatFormat ?? .f32).encode(values)
         default:
             throw ConvertError.unsupportedTensor(tensor: job.outputName, reason: "computed values must be stored as floats")
         }
@@ -212,9 +212,9 @@ struct JobRunner {
         case .copy:
             preconditionFailure("copies are handled without decoding")
         case .float(let d):
-            try out.append(Self.floatFormat(d).encode(values))
+            try out.append((TensorType.safetensors(d).floatFormat ?? .f32).encode(values))
         case .gguf(let t) where t.isFloat:
-            try out.append(Self.floatFormat(t).encode(values))
+            try out.append((TensorType.ggml(t).floatFormat ?? .f32).encode(values))
         case .gguf(let t):
             let bytes = count / t.blockSize * t.bytesPerBlock
             var encoded = [UInt8](repeating: 0, count: bytes)
@@ -303,24 +303,6 @@ struct JobRunner {
             return [q.scaleFormat.encode(scales), q.scaleFormat.encode(offsets)]
         default:
             return []
-        }
-    }
-
-    static func floatFormat(_ t: GGMLType) -> FloatFormat {
-        switch t {
-        case .f16: .f16
-        case .bf16: .bf16
-        case .f64: .f64
-        default: .f32
-        }
-    }
-
-    static func floatFormat(_ d: SafetensorsDType) -> FloatFormat {
-        switch d {
-        case .F16: .f16
-        case .BF16: .bf16
-        case .F64: .f64
-        default: .f32
         }
     }
 }

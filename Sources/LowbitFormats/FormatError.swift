@@ -21,10 +21,11 @@ public struct LocatedError<K: Hashable & Sendable>: Error, CustomStringConvertib
         self.reason = reason
     }
 
-    /// `file: 'item': reason`.
+    /// `file: 'item': reason` (without `file: ` when no file is concerned, `file` being empty).
     public var description: String {
-        if let item { return "\(file): '\(item)': \(reason)" }
-        return "\(file): \(reason)"
+        let location = file.isEmpty ? "" : "\(file): "
+        if let item { return "\(location)'\(item)': \(reason)" }
+        return location + reason
     }
 }
 

@@ -14,8 +14,8 @@ struct Convert: ParsableCommand {
             .gguf is a GGUF file, .safetensors one safetensors file, anything else a Hugging Face \
             directory.
 
-            GGUF types: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs, and \
-            llama.cpp's mixes q4_k_m q4_k_s q5_k_m. Safetensors types (compressed-tensors, as vLLM \
+            GGUF types: \(TargetType.allCases.compactMap { if case .gguf(let t) = $0 { t.name } else { nil } }.joined(separator: " ")) \
+            (the last three are llama.cpp's mixes). Safetensors types (compressed-tensors, as vLLM \
             loads): fp8 (per row by default), fp8-405b (Meta's Llama 3.1 405B recipe), int8, int4 \
             (group 128, symmetric by default); f32 f16 bf16 for plain floats. --layout mlx writes \
             MLX's affine layout instead.
@@ -41,23 +41,23 @@ struct Convert: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output path (.gguf, .safetensors, or a directory).")
     var output: String
 
-    @Option(name: .long, help: "Target type (see above).")
-    var type: String
+    @Option(name: .long, help: "Target type: \(TargetType.allCases.map(\.name).joined(separator: ", ")).")
+    var type: TargetType
 
-    @Option(name: .long, help: "INT group size: 32, 64 or 128 (default 128; 64 for --layout mlx).")
+    @Option(name: .long, help: "INT group size: \(TargetRequest.groupSizes.map(String.init).joined(separator: ", ")) (default 128; 64 for --layout mlx).")
     var groupSize: Int?
 
     @Flag(name: .long, help: "Asymmetric INT quantization (zero points).")
     var asym = false
 
-    @Option(name: .long, help: "FP8 scale granularity: tensor, row or block (128x128).")
-    var fp8Granularity: String = "row"
+    @Option(name: .long, help: "FP8 scale granularity (block is 128x128).")
+    var fp8Granularity: FP8ScaleGranularity = .row
 
-    @Option(name: .long, help: "FP8 element format: e4m3 or e5m2.")
-    var fp8Format: String = "e4m3"
+    @Option(name: .long, help: "FP8 element format.")
+    var fp8Format: QuantScheme.FP8Variant = .e4m3
 
-    @Option(name: .long, help: "Safetensors layout for INT types: compressed-tensors or mlx.")
-    var layout: String = "compressed-tensors"
+    @Option(name: .long, help: "Safetensors layout for INT types.")
+    var layout: ConversionTarget.IntLayout = .compressedTensors
 
     @Flag(name: .long, help: "Search each group's scale for the least squared error instead of plain absmax.")
     var searchScales = false
@@ -74,8 +74,8 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "GGUF type for token_embd.weight.")
     var tokenEmbeddingType: String?
 
-    @Option(name: .long, help: "Float dtype of unquantized tensors in safetensors output: f32, f16 or bf16.")
-    var dtype: String?
+    @Option(name: .long, help: "Float dtype of unquantized tensors in safetensors output.")
+    var dtype: FloatDType?
 
     @Option(name: .long, help: "Largest shard of a directory output, e.g. 5GB, 500MB.")
     var maxShardSize: String = "5GB"
@@ -98,21 +98,40 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Write even if the output looks larger than the free space on its filesystem.")
     var force = false
 
+    /// What `--type` and its companions ask for.
+    var request: TargetRequest {
+        var request = TargetRequest(type: type)
+        request.groupSize = groupSize
+        request.asymmetric = asym
+        request.fp8Format = fp8Format
+        request.fp8Granularity = fp8Granularity
+        request.layout = layout
+        request.searchScales = searchScales
+        return request
+    }
+
+    func validate() throws {
+        do { try request.validate() } catch { throw ValidationError(ErrorReporter.describe(error)) }
+        for name in [outputTensorType, tokenEmbeddingType].compactMap({ $0 }) { _ = try Self.ggmlType(name) }
+        _ = try Self.parseSize(maxShardSize)
+    }
+
     func run() throws {
         let inputModel = try ModelInput(path: input)
-        var options = ConversionOptions(target: try target(sourceFloat: Self.dominantFloat(inputModel.source)))
+        let outputKind = OutputKind(path: output)
+        var options = ConversionOptions(target: try ConversionTarget(request, input: inputModel, output: outputKind))
         options.keep = try keep.map(TensorPattern.init)
         options.tensorTypeRules = tensorType
         options.outputTensorType = try outputTensorType.map(Self.ggmlType)
         options.tokenEmbeddingType = try tokenEmbeddingType.map(Self.ggmlType)
-        options.floatDType = try dtype.map(Self.floatDType)
+        options.floatDType = dtype?.safetensors
         options.maxShardSize = try Self.parseSize(maxShardSize)
         options.measureError = errorMetrics
         options.force = force
         options.resume = resume
         options.verifyResume = verify
         options.resumeKey = Self.resumeKey(CommandLine.arguments)
-        let plan = try ConversionPlan(input: inputModel, output: OutputKind(path: output), options: options)
+        let plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())
             return
@@ -139,78 +158,9 @@ struct Convert: ParsableCommand {
         return arguments.dropFirst().filter { !neutral.contains($0) }.joined(separator: "\u{1F}")
     }
 
-    /// The float format most of the input's weights are stored in (compressed-tensors computes
-    /// and stores INT scales in the weight's dtype; Lowbit does the same to match it bit for bit).
-    static func dominantFloat(_ source: any TensorSource) -> FloatFormat {
-        var bytes: [FloatFormat: Int] = [:]
-        for t in source.tensors { if let f = t.type.floatFormat { bytes[f, default: 0] += t.byteCount } }
-        return bytes.max { $0.value < $1.value }?.key ?? .f32
-    }
-
-    /// The conversion target from `--type` and its companions.
-    func target(sourceFloat: FloatFormat) throws -> ConversionTarget {
-        let name = type.lowercased()
-        switch name {
-        case "fp8", "fp8-405b":
-            let variant: QuantScheme.FP8Variant
-            switch fp8Format.lowercased() {
-            case "e4m3": variant = .e4m3
-            case "e5m2": variant = .e5m2
-            default: throw ValidationError("--fp8-format must be e4m3 or e5m2")
-            }
-            let granularity: FP8Quantizer.Granularity
-            switch name == "fp8-405b" ? "row" : fp8Granularity.lowercased() {
-            case "tensor": granularity = .tensor
-            case "row", "channel": granularity = .row
-            case "block": granularity = .block128
-            default: throw ValidationError("--fp8-granularity must be tensor, row or block")
-            }
-            let q = FP8Quantizer(variant: variant, granularity: granularity)
-            return name == "fp8" ? .fp8(q) : .fp8Llama405B(q)
-        case "int8", "int4":
-            let bits = name == "int8" ? 8 : 4
-            let isMLX: Bool
-            switch layout.lowercased() {
-            case "compressed-tensors": isMLX = false
-            case "mlx": isMLX = true
-            default: throw ValidationError("--layout must be compressed-tensors or mlx")
-            }
-            let group = groupSize ?? (isMLX ? 64 : 128)
-            guard [32, 64, 128].contains(group) else { throw ValidationError("--group-size must be 32, 64 or 128") }
-            let search = searchScales ? ScaleSearch() : nil
-            if isMLX {
-                return .int(MLXLayout.quantizer(bits: bits, groupSize: group, search: search), layout: .mlx)
-            }
-            // BF16/F16 checkpoints: scales in that dtype and every step rounded to it, as
-            // compressed-tensors does on such tensors; other sources: F32 arithmetic, BF16 scales.
-            let halfPrecision = sourceFloat == .bf16 || sourceFloat == .f16
-            let q = IntGroupQuantizer(bits: bits, groupSize: group, convention: .compressedTensors(symmetric: !asym),
-                                      scaleFormat: halfPrecision ? sourceFloat : .bf16,
-                                      arithmetic: halfPrecision ? sourceFloat : .f32, search: search)
-            return .int(q, layout: .compressedTensors)
-        default:
-            guard let gguf = GGUFTarget(name: name) else {
-                throw ValidationError("unknown --type '\(type)'; see lowbit convert --help")
-            }
-            if !output.hasSuffix(".gguf"), case .uniform(let t) = gguf, t.isFloat {
-                return .float(try Self.floatDType(name))
-            }
-            return .gguf(gguf)
-        }
-    }
-
     static func ggmlType(_ name: String) throws -> GGMLType {
         guard let t = GGMLType(name: name) else { throw ValidationError("unknown GGUF type '\(name)'") }
         return t
-    }
-
-    static func floatDType(_ name: String) throws -> SafetensorsDType {
-        switch name.lowercased() {
-        case "f32": return .F32
-        case "f16": return .F16
-        case "bf16": return .BF16
-        default: throw ValidationError("float dtype must be f32, f16 or bf16, not '\(name)'")
-        }
     }
 
     /// Parses `5GB`, `500MB`, `2GiB`, or a plain byte count.

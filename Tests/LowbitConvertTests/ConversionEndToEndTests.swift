@@ -101,9 +101,10 @@ import Testing
         do {
             try TinyCheckpoint.convert(hf, to: out, target: target)
             Issue.record("a NaN weight was converted")
-        } catch ConvertError.nonFiniteWeights(let tensor, _, let nan, let inf) {
-            #expect(tensor == "model.layers.1.mlp.up_proj.weight")
-            #expect(nan == 1 && inf == 0)
+        } catch let error as ConvertError where error.kind == .nonFiniteWeights {
+            #expect(error.item == "model.layers.1.mlp.up_proj.weight")
+            #expect(error.file.hasSuffix(".safetensors"))
+            #expect(error.reason.hasPrefix("1 NaN and 0 Inf values"))
         }
         #expect(!FileManager.default.fileExists(atPath: out))
         #expect(TinyCheckpoint.temporaries(in: model.root) == [])
