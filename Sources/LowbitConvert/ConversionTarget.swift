@@ -27,6 +27,19 @@ public enum ConversionTarget: Sendable {
         return false
     }
 
+    /// The layout of the weights the target quantizes, which decides the config entry
+    /// (compressed-tensors `quantization_config`, MLX `quantization`); nil for GGUF targets,
+    /// whose layout varies by tensor.
+    public var layout: (any WeightLayout)? {
+        switch self {
+        case .gguf: nil
+        case .float(let d): FloatLayout(d)
+        case .fp8(let q), .fp8Llama405B(let q): FP8Layout(q)
+        case .int(let q, .compressedTensors): PackedIntLayout(q)
+        case .int(let q, .mlx): MLXAffineLayout(q)
+        }
+    }
+
     /// A short name for summaries (`q4_k_m`, `int4-g128`, `fp8-row`...).
     public var name: String {
         switch self {

@@ -162,20 +162,11 @@ public struct Converter {
     /// Tensors whose rows the requested group size does not divide use a smaller group, so the
     /// config may need several groups: then each lists its modules by name.
     func quantizationConfig() -> JSONValue? {
-        let format: String
-        switch plan.options.target {
-        case .fp8, .fp8Llama405B: format = CompressedTensorsLayout.floatFormat
-        case .int(_, .compressedTensors): format = CompressedTensorsLayout.packedFormat
-        default: return nil
-        }
+        guard case .compressedTensors(_, let format)? = plan.options.target.layout?.configEntry else { return nil }
         var groups: [(weights: JSONValue, modules: [String])] = []
         var ignored: [String] = []
         for job in plan.jobs where JobPlanning.isLinear(job.outputName) {
-            let weights: JSONValue
-            switch job.encoding {
-            case .fp8(let q): weights = CompressedTensorsLayout.weightsArguments(q)
-            case .compressedInt(let q): weights = CompressedTensorsLayout.weightsArguments(q)
-            default:
+            guard case .compressedTensors(let weights, _)? = job.encoding.layout?.configEntry else {
                 ignored.append(JobPlanning.module(job.outputName))
                 continue
             }
@@ -218,8 +209,8 @@ public struct Converter {
         }
         if let q = quantizationConfig() {
             config = config.setting("quantization_config", q)
-        } else if case .int(let q, .mlx) = plan.options.target {
-            config = config.setting("quantization", MLXLayout.quantizationConfig(q))
+        } else if case .mlx(let entry)? = plan.options.target.layout?.configEntry {
+            config = config.setting("quantization", entry)
         }
         try Self.writeJSON(config, to: dir + "/config.json")
         switch plan.input.naming {
@@ -343,9 +334,7 @@ enum JobPlanning {
     }
 
     /// `a.b.weight` -> `a.b`.
-    static func module(_ name: String) -> String {
-        name.hasSuffix(".weight") ? String(name.dropLast(".weight".count)) : name
-    }
+    static func module(_ name: String) -> String { CompressedTensorsLayout.prefix(of: name) }
 }
 
 extension JSONValue {

@@ -32,11 +32,11 @@ struct JobRunner {
         var trailing: [[UInt8]] = []
         switch job.input {
         case .values(let values):
-            try out.append(try encodeFloats(values, type: job.encoding))
+            try out.append(try encodeFloats(values))
         case .tensor(let tensor):
             let stripRows = self.stripRows()
             let tensorAbsmax = try perTensorAbsmax(tensor, stripRows: stripRows)
-            var scales: [Float] = [], offsets: [Float] = []
+            var trailer = LayoutTrailer()
             // Dequantized strips for the error metrics, reused across strips: a fresh 16 MB array
             // per strip costs more in page faults and zeroing than the dequantization itself.
             var decoded: [Float] = []
@@ -48,13 +48,13 @@ struct JobRunner {
                     if TensorDecoder.canDecode(tensor.type) { _ = try decodeStrip(tensor, rows) }
                 } else {
                     let values = try decodeStrip(tensor, rows)
-                    try encodeStrip(values, into: out, tensorAbsmax: tensorAbsmax, scales: &scales, offsets: &offsets,
+                    try encodeStrip(values, into: out, tensorAbsmax: tensorAbsmax, trailer: &trailer,
                                     accumulator: &accumulator, decoded: &decoded)
                 }
                 progress(rows.count * (tensor.byteCount / max(1, job.rows)))
                 row = rows.upperBound
             }
-            trailing = try trailingParts(scales: scales, offsets: offsets)
+            trailing = job.encoding.layout?.finish(trailer, rows: job.rows, columns: job.rowLength) ?? []
             source.release(tensor)
         }
         for part in trailing { try out.append(part) }
@@ -69,7 +69,7 @@ struct JobRunner {
     func stripRows() -> Int {
         var unit = 1
         if let rot = job.rotary { unit = job.rows / rot.heads }
-        if case .fp8(let q) = job.encoding, case .block(let r, _) = q.granularity { unit = lcm(unit, r) }
+        if let layout = job.encoding.layout { unit = lcm(unit, layout.stripRowMultiple) }
         let target = max(1, Self.stripElements / max(1, job.rowLength))
         return max(unit, target / unit * unit)
     }
@@ -180,7 +180,7 @@ struct JobRunner {
     }
 
     func perTensorAbsmax(_ tensor: TensorInfo, stripRows: Int) throws -> Float? {
-        guard case .fp8(let q) = job.encoding, q.granularity == .tensor else { return nil }
+        guard job.encoding.layout?.needsTensorAbsmax == true else { return nil }
         var absmax: Float = 0
         var row = 0
         while row < job.rows {
@@ -192,118 +192,25 @@ struct JobRunner {
         return absmax
     }
 
-    func encodeFloats(_ values: [Float], type: OutputEncoding) throws -> [UInt8] {
-        switch type {
-        case .gguf(let t) where t.isFloat:
-            return (TensorType.ggml(t).floatFormat ?? .f32).encode(values)
-        case .float(let d):
-            return (TensorType.safetensors(d).floatFormat ?? .f32).encode(values)
-        default:
+    /// Computed values (a vector), stored in the job's float layout.
+    func encodeFloats(_ values: [Float]) throws -> [UInt8] {
+        guard let layout = job.encoding.layout, !layout.isQuantized else {
             throw ConvertError.unsupportedTensor(tensor: job.outputName, reason: "computed values must be stored as floats")
         }
+        var trailer = LayoutTrailer()
+        return try layout.encode(values, rowLength: values.count, tensorAbsmax: nil, name: job.outputName, trailer: &trailer).bytes
     }
 
-    func encodeStrip(_ values: [Float], into out: StripWriter, tensorAbsmax: Float?,
-                     scales: inout [Float], offsets: inout [Float],
+    /// Encodes a strip with the job's layout, measures its error when asked, and writes it.
+    func encodeStrip(_ values: [Float], into out: StripWriter, tensorAbsmax: Float?, trailer: inout LayoutTrailer,
                      accumulator: inout ErrorMetrics.Accumulator, decoded scratch: inout [Float]) throws {
-        let width = job.rowLength
-        let count = values.count
-        switch job.encoding {
-        case .copy:
-            preconditionFailure("copies are handled without decoding")
-        case .float(let d):
-            try out.append((TensorType.safetensors(d).floatFormat ?? .f32).encode(values))
-        case .gguf(let t) where t.isFloat:
-            try out.append((TensorType.ggml(t).floatFormat ?? .f32).encode(values))
-        case .gguf(let t):
-            let bytes = count / t.blockSize * t.bytesPerBlock
-            var encoded = [UInt8](repeating: 0, count: bytes)
-            try values.withUnsafeBufferPointer { src in
-                try encoded.withUnsafeMutableBytes { dst in
-                    try TensorEncoder.quantize(rows: src, rowLength: width, as: t, into: dst, name: job.outputName)
-                }
-            }
-            if measureError {
-                try Self.measure(values, scratch: &scratch, accumulator: &accumulator) { d in
-                    try encoded.withUnsafeBytes { try TensorDecoder.decode($0, as: .ggml(t), into: d, name: job.outputName) }
-                }
-            }
-            try out.append(encoded)
-        case .fp8(let q):
-            let stripRows = count / width
-            let scaleCount = q.scaleShape(rows: stripRows, columns: width).reduce(1, *)
-            var codes = [UInt8](repeating: 0, count: count)
-            var stripScales = [Float](repeating: 0, count: scaleCount)
-            values.withUnsafeBufferPointer { src in
-                codes.withUnsafeMutableBufferPointer { c in
-                    stripScales.withUnsafeMutableBufferPointer { s in
-                        q.quantize(src, rowLength: width, tensorAbsmax: tensorAbsmax, codes: c, scales: s)
-                    }
-                }
-            }
-            if measureError {
-                Self.measure(values, scratch: &scratch, accumulator: &accumulator) { d in
-                    codes.withUnsafeBufferPointer { c in
-                        stripScales.withUnsafeBufferPointer { q.dequantize(codes: c, scales: $0, rowLength: width, into: d) }
-                    }
-                }
-            }
-            if q.granularity == .tensor {
-                scales = [stripScales[0]]
-            } else {
-                scales += stripScales
-            }
-            try out.append(codes)
-        case .compressedInt(let q), .mlxInt(let q):
-            let stripRows = count / width
-            var packed = [UInt32](repeating: 0, count: stripRows * q.wordsPerRow(rowLength: width))
-            let groups = stripRows * q.groupsPerRow(rowLength: width)
-            var stripScales = [Float](repeating: 0, count: groups)
-            var stripOffsets = [Float](repeating: 0, count: q.hasOffsets ? groups : 0)
-            values.withUnsafeBufferPointer { src in
-                packed.withUnsafeMutableBufferPointer { p in
-                    stripScales.withUnsafeMutableBufferPointer { s in
-                        stripOffsets.withUnsafeMutableBufferPointer { o in
-                            q.quantize(src, rowLength: width, packed: p, scales: s, offsets: q.hasOffsets ? o : nil)
-                        }
-                    }
-                }
-            }
-            if measureError {
-                Self.measure(values, scratch: &scratch, accumulator: &accumulator) { d in
-                    packed.withUnsafeBufferPointer { p in
-                        stripScales.withUnsafeBufferPointer { s in
-                            stripOffsets.withUnsafeBufferPointer { o in
-                                q.dequantize(packed: p, scales: s, offsets: q.hasOffsets ? o : nil, rowLength: width, into: d)
-                            }
-                        }
-                    }
-                }
-            }
-            scales += stripScales
-            offsets += stripOffsets
-            try out.append(CompressedTensorsLayout.littleEndianBytes(packed))
+        guard let layout = job.encoding.layout else { preconditionFailure("copies are handled without decoding") }
+        let strip = try layout.encode(values, rowLength: job.rowLength, tensorAbsmax: tensorAbsmax, name: job.outputName,
+                                      trailer: &trailer)
+        if measureError && layout.isQuantized {
+            try Self.measure(values, scratch: &scratch, accumulator: &accumulator, decode: strip.dequantize)
         }
-    }
-
-    /// The parts written after the strips: scales, shapes, zero points or biases.
-    func trailingParts(scales: [Float], offsets: [Float]) throws -> [[UInt8]] {
-        switch job.encoding {
-        case .fp8(let q):
-            return [q.scaleFormat.encode(scales)]
-        case .compressedInt(let q):
-            var parts = [q.scaleFormat.encode(scales), CompressedTensorsLayout.shapeBytes(rows: job.rows, columns: job.rowLength)]
-            if q.hasOffsets {
-                let words = CompressedTensorsLayout.packZeroPoints(offsets, rows: job.rows,
-                                                                   groups: q.groupsPerRow(rowLength: job.rowLength), bits: q.bits)
-                parts.append(CompressedTensorsLayout.littleEndianBytes(words))
-            }
-            return parts
-        case .mlxInt(let q):
-            return [q.scaleFormat.encode(scales), q.scaleFormat.encode(offsets)]
-        default:
-            return []
-        }
+        try out.append(strip.bytes)
     }
 }
 

@@ -17,26 +17,23 @@ public enum OutputEncoding: Sendable {
     /// MLX affine: `weight`, `scales`, `biases`.
     case mlxInt(IntGroupQuantizer)
 
-    /// Whether values are quantized (lossy beyond a float cast).
-    public var isQuantized: Bool {
+    /// The layout that encodes the values (nil for copies): the registry of layouts.
+    public var layout: (any WeightLayout)? {
         switch self {
-        case .gguf(let t): !t.isFloat
-        case .float, .copy: false
-        case .fp8, .compressedInt, .mlxInt: true
+        case .gguf(let t): GGUFBlockLayout(t)
+        case .float(let d): FloatLayout(d)
+        case .copy: nil
+        case .fp8(let q): FP8Layout(q)
+        case .compressedInt(let q): PackedIntLayout(q)
+        case .mlxInt(let q): MLXAffineLayout(q)
         }
     }
 
+    /// Whether values are quantized (lossy beyond a float cast).
+    public var isQuantized: Bool { layout?.isQuantized ?? false }
+
     /// A short name for plans and summaries.
-    public var name: String {
-        switch self {
-        case .gguf(let t): t.name
-        case .float(let d): d.name
-        case .copy: "copy"
-        case .fp8(let q): "FP8_\(q.variant == .e4m3 ? "E4M3" : "E5M2")"
-        case .compressedInt(let q): "INT\(q.bits)_G\(q.groupSize)"
-        case .mlxInt(let q): "MLX_INT\(q.bits)_G\(q.groupSize)"
-        }
-    }
+    public var name: String { layout?.name ?? "copy" }
 }
 
 /// The source of an output tensor's values.

@@ -58,14 +58,13 @@ public struct Verifier {
 
     /// compressed-tensors parts must come together with consistent shapes.
     private func checkParts(_ tensor: TensorInfo, names: Set<String>, source: any TensorSource) -> [VerificationProblem] {
-        guard tensor.name.hasSuffix(".weight_packed") else { return [] }
-        let prefix = String(tensor.name.dropLast(".weight_packed".count))
+        guard let parts = CompressedTensorsLayout.packedParts(of: tensor, lookup: { names.contains($0) ? source.tensor(named: $0) : nil })
+        else { return [] }
         var problems: [VerificationProblem] = []
-        for part in ["weight_scale", "weight_shape"] where !names.contains("\(prefix).\(part)") {
-            problems.append(.init(file: tensor.file, tensor: tensor.name, reason: "has no \(prefix).\(part)"))
+        for part in parts.missing {
+            problems.append(.init(file: tensor.file, tensor: tensor.name, reason: "has no \(part)"))
         }
-        guard let shapeInfo = source.tensor(named: "\(prefix).weight_shape"),
-              let scaleInfo = source.tensor(named: "\(prefix).weight_scale"),
+        guard let shapeInfo = parts.shape, let scaleInfo = parts.scale,
               shapeInfo.type == .safetensors(.I64), shapeInfo.elementCount == 2 else { return problems }
         let shape: [Int64]? = try? source.withBytes(of: shapeInfo) { raw in
             (0..<2).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self) }

@@ -46,6 +46,11 @@ public enum CompressedTensorsLayout {
         }
     }
 
+    /// The module a weight belongs to, which names its parts: `a.b.weight` -> `a.b`.
+    public static func prefix(of name: String) -> String {
+        name.hasSuffix(".weight") ? String(name.dropLast(".weight".count)) : name
+    }
+
     // MARK: INT pack-quantized
 
     /// The tensors of an INT weight, in the order the parts are listed above.

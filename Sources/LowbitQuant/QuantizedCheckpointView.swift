@@ -45,9 +45,9 @@ public final class QuantizedCheckpointView: TensorSource, @unchecked Sendable {
             FormatError(.badShape, file: base.path, item: item, reason)
         }
         for t in base.tensors {
-            if t.name.hasSuffix(".weight_packed") {
-                let prefix = String(t.name.dropLast(".weight_packed".count))
-                guard let scale = byName[prefix + ".weight_scale"], let shapeInfo = byName[prefix + ".weight_shape"] else {
+            if let parts = CompressedTensorsLayout.packedParts(of: t, lookup: { byName[$0] }) {
+                let prefix = parts.prefix
+                guard let scale = parts.scale, let shapeInfo = parts.shape else {
                     throw fail(t.name, "a packed weight needs \(prefix).weight_scale and \(prefix).weight_shape")
                 }
                 let shape: [Int] = try base.withBytes(of: shapeInfo) { raw in
@@ -62,8 +62,8 @@ public final class QuantizedCheckpointView: TensorSource, @unchecked Sendable {
                 guard (2...8).contains(bits), (shape[1] * bits + 31) / 32 == t.rowLength else {
                     throw fail(t.name, "\(t.rowLength) words per row do not pack \(shape[1]) values of 2 to 8 bits")
                 }
-                let zp = byName[prefix + ".weight_zero_point"]
-                hidden.formUnion([t.name, scale.name, shapeInfo.name] + (zp.map { [$0.name] } ?? []))
+                let zp = parts.zeroPoint
+                hidden.formUnion(parts.present.map(\.name))
                 let name = prefix + ".weight"
                 recipes[name] = .packed(packed: t, scale: scale, zeroPoint: zp, bits: bits)
                 virtual[t.name] = Self.floatTensor(name, rows: shape[0], columns: shape[1], file: t.file)

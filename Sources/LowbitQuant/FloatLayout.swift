@@ -1,0 +1,33 @@
+import LowbitFormats
+
+/// A safetensors tensor of plain floats (F32, F16, BF16, F64): a cast, not a quantization.
+public struct FloatLayout: WeightLayout {
+    /// The tensor's dtype.
+    public let dtype: SafetensorsDType
+
+    /// The layout of `dtype`.
+    public init(_ dtype: SafetensorsDType) {
+        self.dtype = dtype
+    }
+
+    public var name: String { dtype.name }
+    public var isQuantized: Bool { false }
+
+    public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
+        [PlannedTensor(name: name, type: .safetensors(dtype), shape: shape)]
+    }
+
+    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+                       trailer: inout LayoutTrailer) throws -> EncodedStrip {
+        Self.encode(values, as: TensorType.safetensors(dtype).floatFormat ?? .f32)
+    }
+
+    /// `values` cast to `format`, read back by the inverse cast.
+    static func encode(_ values: [Float], as format: FloatFormat) -> EncodedStrip {
+        let bytes = format.encode(values)
+        return EncodedStrip(bytes: bytes) { d in
+            let decoded = bytes.withUnsafeBytes { format.decode($0) }
+            for i in 0..<min(d.count, decoded.count) { d[i] = decoded[i] }
+        }
+    }
+}

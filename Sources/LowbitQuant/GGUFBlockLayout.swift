@@ -1,0 +1,37 @@
+import LowbitFormats
+
+/// A GGUF tensor of one GGML type: a float type (F32, F16, BF16) or a block type with a codec in
+/// ``GGUFCodecs``, quantized row by row with ``TensorEncoder``.
+public struct GGUFBlockLayout: WeightLayout {
+    /// The tensor's type.
+    public let type: GGMLType
+
+    /// The layout of `type`.
+    public init(_ type: GGMLType) {
+        self.type = type
+    }
+
+    public var name: String { type.name }
+    public var isQuantized: Bool { !type.isFloat }
+
+    public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
+        [PlannedTensor(name: name, type: .ggml(type), shape: shape)]
+    }
+
+    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+                       trailer: inout LayoutTrailer) throws -> EncodedStrip {
+        if let format = TensorType.ggml(type).floatFormat {
+            return FloatLayout.encode(values, as: format)
+        }
+        let type = self.type
+        var encoded = [UInt8](repeating: 0, count: values.count / type.blockSize * type.bytesPerBlock)
+        try values.withUnsafeBufferPointer { src in
+            try encoded.withUnsafeMutableBytes { dst in
+                try TensorEncoder.quantize(rows: src, rowLength: rowLength, as: type, into: dst, name: name)
+            }
+        }
+        return EncodedStrip(bytes: encoded) { [encoded] d in
+            try encoded.withUnsafeBytes { try TensorDecoder.decode($0, as: .ggml(type), into: d, name: name) }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import LowbitFormats
+
+/// One way of storing a weight's values in an output file: GGUF block types, plain floats,
+/// compressed-tensors `float-quantized` and `pack-quantized`, MLX affine.
+///
+/// A conversion streams a weight through its layout strip by strip: ``plan(name:rows:columns:shape:)``
+/// declares the output tensors up front, ``encode(_:rowLength:tensorAbsmax:name:trailer:)``
+/// turns each strip of whole rows into the bytes of the first tensor (and keeps what the
+/// trailing tensors need in a ``LayoutTrailer``), ``finish(_:rows:columns:)`` gives the trailing
+/// tensors (scales, shapes, zero points, biases), and ``configEntry`` is what the layout adds to
+/// `config.json`. A new layout is one conforming type plus its line in
+/// `OutputEncoding.layout` (LowbitConvert).
+public protocol WeightLayout: Sendable {
+    /// The name plans and summaries print (`Q4_K`, `BF16`, `FP8_E4M3`, `INT4_G128`, `MLX_INT4_G64`).
+    var name: String { get }
+    /// Whether values are quantized (lossy beyond a float cast).
+    var isQuantized: Bool { get }
+    /// Strips hold a multiple of this many rows (FP8 blocks must not straddle strips).
+    var stripRowMultiple: Int { get }
+    /// Whether ``encode(_:rowLength:tensorAbsmax:name:trailer:)`` needs the absolute maximum of
+    /// the whole weight (FP8 per tensor), found in a first pass over the strips.
+    var needsTensorAbsmax: Bool { get }
+    /// What the layout adds to `config.json` for a weight stored with it, if anything.
+    var configEntry: LayoutConfigEntry? { get }
+
+    /// The output tensors of the weight `name` (`X.weight`) of `rows` x `columns`, in the order
+    /// their bytes are written; `shape` is the weight's shape as the output format stores it.
+    func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor]
+
+    /// Encodes a strip of whole rows of `rowLength` values into the bytes of the first planned
+    /// tensor, adding the scales and offsets the trailing tensors need to `trailer`.
+    /// - Throws: when a block type cannot hold the rows (see ``TensorEncoder``).
+    func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+                trailer: inout LayoutTrailer) throws -> EncodedStrip
+
+    /// The trailing tensors' bytes once every strip is encoded (none for most layouts).
+    func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]]
+}
+
+extension WeightLayout {
+    public var stripRowMultiple: Int { 1 }
+    public var needsTensorAbsmax: Bool { false }
+    public var configEntry: LayoutConfigEntry? { nil }
+    public func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]] { [] }
+}
+
+/// What a weight's encoder carries from strip to strip for the tensors written after the
+/// strips: per-group scales and offsets (zero points or biases), in row order.
+public struct LayoutTrailer: Sendable {
+    /// Scales of the strips encoded so far (for FP8 per tensor, the one scale).
+    public var scales: [Float] = []
+    /// Zero points or biases of the strips encoded so far.
+    public var offsets: [Float] = []
+
+    /// An empty trailer, for a weight's first strip.
+    public init() {}
+}
+
+/// One encoded strip: its bytes, and how to read them back (for `--error-metrics`).
+public struct EncodedStrip {
+    /// The strip's bytes, in the first planned tensor.
+    public var bytes: [UInt8]
+    /// Writes the values the bytes stand for into a buffer of the strip's size.
+    public var dequantize: (UnsafeMutableBufferPointer<Float>) throws -> Void
+
+    /// A strip of `bytes` read back by `dequantize`.
+    public init(bytes: [UInt8], dequantize: @escaping (UnsafeMutableBufferPointer<Float>) throws -> Void) {
+        self.bytes = bytes
+        self.dequantize = dequantize
+    }
+}
+
+/// What a layout adds to a Hugging Face `config.json`.
+public enum LayoutConfigEntry: Equatable, Sendable {
+    /// A compressed-tensors config group: its `weights` arguments and `format`; weights with equal
+    /// arguments share a group of `quantization_config`.
+    case compressedTensors(weights: JSONValue, format: String)
+    /// MLX's `quantization` object.
+    case mlx(JSONValue)
+}
