@@ -54,7 +54,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit-bench",
-            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitConvert", "LowbitEval"],
+            dependencies: [
+                "LowbitFormats", "LowbitQuant", "LowbitConvert", "LowbitEval",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/lowbit-bench",
             swiftSettings: swiftSettings),
         .testTarget(name: "LowbitSystemTests", dependencies: ["LowbitSystem"], swiftSettings: swiftSettings),

@@ -1,5 +1,7 @@
 import Dispatch
 import Foundation
+import ArgumentParser
+import LowbitConvert
 import LowbitFormats
 
 #if canImport(Glibc)
@@ -19,28 +21,58 @@ import Glibc
 /// Inputs are read from the page cache after the first conversion (the file was just written),
 /// as in llama-quantize's figures in shared/notes/peer-figures.md.
 enum ConvertBenchmark {
-    struct Options {
+    /// `lowbit-bench convert`'s command line.
+    struct Options: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "convert",
+            abstract: "Time `lowbit convert` on a generated checkpoint with Llama-3-8B layer shapes.",
+            discussion: """
+                Generates a BF16 checkpoint with Llama-3-8B layer shapes (default 6 layers, vocab 32768: \
+                3.15 GB) under --dir (or uses --checkpoint DIR), converts it with `lowbit convert` to each \
+                type in a child process, and prints wall seconds, GB/s of input, peak RSS and peak \
+                anonymous memory of the child. GGUF types write OUT.gguf, others a directory. \
+                Arguments after -- are passed to every `lowbit convert`.
+                """)
+
+        @Option(help: "The lowbit binary to time.")
         var lowbit = ".build/release/lowbit"
+        @Option(name: .customLong("dir"), help: "Directory for the checkpoint and the outputs.")
         var directory = FileManager.default.temporaryDirectory.path
+        @Option(help: "Decoder layers of the generated checkpoint.")
         var layers = 6
+        @Option(name: .customLong("vocab"), help: "Vocabulary size of the generated checkpoint.")
         var vocabulary = 32768
-        var types = ["q4_0", "q8_0", "q4_k_m", "fp8", "int4"]
-        var extraArguments: [String] = []
+        @Option(name: .customLong("types"), help: "Target types, comma-separated.")
+        var typeList = "q4_0,q8_0,q4_k_m,fp8,int4"
+        @Flag(help: "Keep the generated checkpoint under --dir.")
         var keepCheckpoint = false
+        @Option(help: "Convert this checkpoint instead of generating one.")
         var checkpoint: String?
+        @Flag(help: "Print the results as JSON.")
         var json = false
+        @Argument(parsing: .postTerminator, help: "Extra arguments for `lowbit convert` (after --).")
+        var extraArguments: [String] = []
+
+        /// The target types to time.
+        var types: [String] { typeList.split(separator: ",").map(String.init) }
+
+        func validate() throws {
+            for type in types where TargetType(name: type) == nil {
+                throw ValidationError("unknown type '\(type)'; one of \(TargetType.allCases.map(\.name).joined(separator: ", "))")
+            }
+        }
+
+        func run() throws {
+            let status: Int32
+            do {
+                status = try ConvertBenchmark.run(self)
+            } catch {
+                FileHandle.standardError.write(Data("lowbit-bench convert: error: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+            if status != 0 { throw ExitCode(status) }
+        }
     }
-
-    static let usage = """
-        USAGE: lowbit-bench convert [--lowbit PATH] [--dir PATH] [--layers N] [--vocab N]
-                                    [--types q4_0,q8_0,q4_k_m,fp8,int4] [--checkpoint DIR]
-                                    [--keep-checkpoint] [--json] [-- EXTRA CONVERT ARGS]
-
-        Generates a BF16 checkpoint with Llama-3-8B layer shapes (default 6 layers, vocab 32768:
-        3.15 GB) under --dir (or uses --checkpoint DIR), converts it with `lowbit convert` to each
-        type in a child process, and prints wall seconds, GB/s of input, peak RSS and peak
-        anonymous memory of the child. GGUF types write OUT.gguf, others a directory.
-        """
 
     /// One conversion's measurements.
     struct Result {
@@ -54,34 +86,6 @@ enum ConvertBenchmark {
         /// User + system CPU seconds of the child (a load-independent view on a busy machine).
         var cpuSeconds: Double = 0
         var gbPerSecond: Double { Double(inputBytes) / seconds / 1e9 }
-    }
-
-    /// Entry point: `arguments` are those after `convert`. Returns the process exit status.
-    static func main(_ arguments: [String]) -> Int32 {
-        var o = Options()
-        var cursor = ArgumentCursor(arguments, fail: fail)
-        func value() -> String { cursor.value() }
-        while let argument = cursor.next() {
-            switch argument {
-            case "--lowbit": o.lowbit = value()
-            case "--dir": o.directory = value()
-            case "--layers": o.layers = Int(value()) ?? o.layers
-            case "--vocab": o.vocabulary = Int(value()) ?? o.vocabulary
-            case "--types": o.types = value().split(separator: ",").map(String.init)
-            case "--checkpoint": o.checkpoint = value()
-            case "--keep-checkpoint": o.keepCheckpoint = true
-            case "--json": o.json = true
-            case "--": o.extraArguments = cursor.rest()
-            case "-h", "--help": print(usage); return 0
-            default: fail("unknown argument '\(argument)'")
-            }
-        }
-        do {
-            return try run(o)
-        } catch {
-            FileHandle.standardError.write(Data("lowbit-bench convert: error: \(error)\n".utf8))
-            return 1
-        }
     }
 
     static func run(_ o: Options) throws -> Int32 {
@@ -107,9 +111,9 @@ enum ConvertBenchmark {
         let inputBytes = try directoryBytes(checkpoint, suffix: ".safetensors")
         var results: [Result] = []
         for type in o.types {
-            let ggufTypes: Set<String> = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
-                                          "iq4_nl", "q4_k_m", "q4_k_s", "q5_k_m", "f16", "bf16", "f32"]
-            let output = work + "/out-\(type)" + (ggufTypes.contains(type) ? ".gguf" : "")
+            let isGGUF: Bool
+            if case .gguf = TargetType(name: type) { isGGUF = true } else { isGGUF = false }
+            let output = work + "/out-\(type)" + (isGGUF ? ".gguf" : "")
             log("converting to \(type)")
             var r = try measure([o.lowbit, "convert", checkpoint, "-o", output, "--type", type] + o.extraArguments)
             r.type = type
@@ -192,7 +196,7 @@ enum ConvertBenchmark {
     }
 
     static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("lowbit-bench convert: \(message)\n\(usage)\n".utf8))
+        FileHandle.standardError.write(Data("lowbit-bench convert: \(message)\n\(Options.usageString())\n".utf8))
         exit(2)
     }
 }
