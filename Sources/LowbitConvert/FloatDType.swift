@@ -3,7 +3,12 @@ import LowbitFormats
 /// The float dtypes Lowbit writes unquantized tensors in: `--dtype`, and `--type f32|f16|bf16`
 /// for a safetensors output.
 public enum FloatDType: String, Sendable, CaseIterable {
-    case f32, f16, bf16
+    /// IEEE single precision.
+    case f32
+    /// IEEE half precision.
+    case f16
+    /// bfloat16 (the top half of an F32).
+    case bf16
 
     /// The safetensors dtype that stores it.
     public var safetensors: SafetensorsDType {

@@ -38,9 +38,13 @@ public protocol WeightLayout: Sendable {
 }
 
 extension WeightLayout {
+    /// Any number of rows per strip.
     public var stripRowMultiple: Int { 1 }
+    /// No first pass over the weight.
     public var needsTensorAbsmax: Bool { false }
+    /// Nothing in `config.json`.
     public var configEntry: LayoutConfigEntry? { nil }
+    /// No trailing tensors.
     public func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]] { [] }
 }
 
