@@ -215,7 +215,7 @@ private struct Planner {
             case .fp8(let q) where isLinear && kept == nil,
                  .fp8Llama405B(let q) where isLinear && kept == nil && Self.is405BQuantized(name, layers: layerCount):
                 encoding = .fp8(q)
-                outputs = CompressedTensorsLayout.plan(prefix: Self.prefix(name), rows: rows, columns: cols, quantizer: q)
+                outputs = FP8Layout(q).plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
             case .int(let q, let layout) where isLinear && kept == nil:
                 let decision = IntGroupQuantizer.chooseGroupSize(requested: q.groupSize, rowLength: cols)
                 if let g = decision.groupSize {
@@ -225,10 +225,10 @@ private struct Planner {
                     if g != q.groupSize { reason = .override("group size \(g): \(q.groupSize) does not divide \(cols)") }
                     if layout == .mlx {
                         encoding = .mlxInt(fitted)
-                        outputs = MLXLayout.plan(prefix: Self.prefix(name), rows: rows, columns: cols, quantizer: fitted)
+                        outputs = MLXAffineLayout(fitted).plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
                     } else {
                         encoding = .compressedInt(fitted)
-                        outputs = CompressedTensorsLayout.plan(prefix: Self.prefix(name), rows: rows, columns: cols, quantizer: fitted)
+                        outputs = PackedIntLayout(fitted).plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
                     }
                 } else {
                     reason = .override("kept: \(decision)")
@@ -282,5 +282,4 @@ private struct Planner {
         return i > 0 && i < layers - 1
     }
 
-    static func prefix(_ name: String) -> String { JobPlanning.module(name) }
 }
