@@ -2,10 +2,18 @@
 # Installs what building and testing Lowbit needs on Debian/Ubuntu:
 #   system: libzstd-dev, libopenblas-dev, pkg-config (SwiftPM's system libraries), a C/C++
 #           compiler and make, python3 with pip and venv;
-#   Python: gguf, safetensors, ml-dtypes, numpy, tokenizers, pytest (the interop suite's
-#           independent readers and writers) and, with `--oracles`, llama-cpp-python==0.3.36
-#           (llama.cpp's quantizer and forward pass as oracles; compiles for ~4 minutes the
-#           first time, then comes from pip's wheel cache).
+#   Python: scripts/requirements.txt (gguf, safetensors, ml-dtypes, numpy, tokenizers,
+#           sentencepiece, transformers, pytest: the interop suite's independent readers and
+#           writers, and the fixture generators') and, with `--oracles`,
+#           scripts/requirements-oracles.txt (llama-cpp-python: llama.cpp's quantizer and forward
+#           pass as oracles; it compiles for 5-8 minutes the first time, then comes from pip's
+#           wheel cache).
+# Every Python package is pinned exactly: the requirement files name the top-level packages, and
+# scripts/constraints.txt locks the whole dependency closure, including the build dependencies
+# (scikit-build-core, cmake, ninja, ...) that pip's build isolation installs to compile
+# llama-cpp-python. PIP_CONSTRAINT (and PIP_BUILD_CONSTRAINT for pip >= 25.3) point at it, so the
+# isolated build environment is pinned as well. tests/interop/test_pinned_requirements.py checks
+# the pins and that the installed packages match them.
 # The Swift toolchain (6.0 or later) must already be on PATH.
 # If the system Python is "externally managed" (PEP 668), the Python packages go into a virtual
 # environment at .cache/venv, which the Makefile picks up.
@@ -38,7 +46,14 @@ if python3 -c 'import os, sys, sysconfig; sys.exit(0 if os.path.exists(os.path.j
     python="$repo/.cache/venv/bin/python"
 fi
 
-pip_packages=(gguf safetensors ml-dtypes numpy tokenizers sentencepiece==0.2.0 transformers==5.23.0 pytest)
-(( oracles )) && pip_packages+=("llama-cpp-python==0.3.36")
-# pip keeps downloaded and built wheels in its cache (~/.cache/pip), so repeated runs are quick.
-PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet "${pip_packages[@]}"
+# The constraints apply to every pip run below, and (through the environment) to the pip that
+# installs a build's isolated environment. pip keeps downloaded and built wheels in its cache
+# (~/.cache/pip), so repeated runs are quick.
+export PIP_CONSTRAINT="$repo/scripts/constraints.txt"
+export PIP_BUILD_CONSTRAINT="$repo/scripts/constraints.txt"
+export PIP_ROOT_USER_ACTION=ignore
+if (( oracles )); then
+    "$python" -m pip install --quiet -r "$repo/scripts/requirements.txt" -r "$repo/scripts/requirements-oracles.txt"
+else
+    "$python" -m pip install --quiet -r "$repo/scripts/requirements.txt"
+fi
