@@ -4,6 +4,7 @@ import LowbitFormats
 
 #if canImport(Glibc)
 import Glibc
+import LowbitSystem
 #endif
 
 /// `lowbit-bench convert`: end-to-end conversion throughput of the built `lowbit` binary.
@@ -317,8 +318,7 @@ struct SyntheticLlama {
         let per = (count + pieces - 1) / pieces
         buffer.withUnsafeMutableBufferPointer { out in
             table.withUnsafeBufferPointer { tab in
-                let o = SyntheticPointers(out: out.baseAddress!, table: tab.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: pieces) { p in
+                Parallel.forEach(pieces) { p in
                     var s = (seed ^ (UInt64(p + 1) &* 0x9E37_79B9_7F4A_7C15)) | 1
                     var i = p * per
                     let end = min(count, i + per)
@@ -326,7 +326,7 @@ struct SyntheticLlama {
                         s ^= s << 13; s ^= s >> 7; s ^= s << 17
                         var bits = s
                         for _ in 0..<4 where i < end {
-                            o.out[i] = o.table[Int(bits & 0xFFFF)]
+                            out[i] = tab[Int(bits & 0xFFFF)]
                             bits >>= 16
                             i += 1
                         }
@@ -335,9 +335,4 @@ struct SyntheticLlama {
             }
         }
     }
-}
-
-private struct SyntheticPointers: @unchecked Sendable {
-    let out: UnsafeMutablePointer<UInt16>
-    let table: UnsafePointer<UInt16>
 }

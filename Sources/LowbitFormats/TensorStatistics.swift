@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LowbitSystem
 
 /// Summary statistics of a tensor's values: range, mean and standard deviation over the finite
 /// values, and counts of NaN and infinite values (NaN and Inf are data, not format errors).
@@ -256,7 +257,7 @@ extension TensorStatistics {
         let maxBlock = decoders.compactMap { $0?.elementsPerBlock }.max() ?? 1
         let scratchCapacity = Swift.max(pieceElements, maxBlock)
         let immutableDecoders = decoders
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        Parallel.forEach(workers) { _ in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCapacity)
             defer { scratch.deallocate() }
             while let itemIndex = shared.next() {

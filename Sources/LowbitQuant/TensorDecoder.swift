@@ -1,4 +1,5 @@
 import LowbitFormats
+import LowbitSystem
 
 /// Decodes stored tensors to `Float`, whatever their type: the plain float formats of both
 /// container formats (F32, F16, BF16, F64, F8_E4M3, F8_E5M2, F8_E8M0) and every GGML block type
@@ -104,15 +105,9 @@ public enum TensorDecoder {
 
     private static func decodeRows(_ source: UnsafeRawPointer, rowBytes: Int, rows: Int, width: Int,
                                    into destination: UnsafeMutablePointer<Float>, decoder: BlockDecoder) {
-        let job = DecodeJob(source: source, destination: destination)
-        forEachRowChunk(count: rows, minimumRows: Swift.max(1, (1 << 16) / width)) { range in
-            decoder.decode(job.source + range.lowerBound * rowBytes, job.destination + range.lowerBound * width,
+        Parallel.forChunks(rows, minimumPerChunk: Swift.max(1, (1 << 16) / width)) { range in
+            decoder.decode(source + range.lowerBound * rowBytes, destination + range.lowerBound * width,
                            range.count * width)
         }
     }
-}
-
-private struct DecodeJob: @unchecked Sendable {
-    let source: UnsafeRawPointer
-    let destination: UnsafeMutablePointer<Float>
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitSystem
 
 /// Quantizes rows of floats into any GGML type with a codec in ``GGUFCodecs`` (F32, F16, BF16,
 /// the legacy blocks, the K-quants and IQ4), in parallel over rows.
@@ -40,17 +41,17 @@ public enum TensorEncoder {
                              "importance has \(importance.count) weights for rows of \(rowLength)")
         }
         guard rowCount > 0 else { return }
-        let job = EncodeJob(source: rows.baseAddress!, destination: destination.baseAddress!)
+        let source = rows.baseAddress!, target = destination.baseAddress!
         func run(_ weights: UnsafePointer<Float>?) {
-            forEachRowChunk(count: rowCount, minimumRows: Swift.max(1, (1 << 15) / rowLength), threads: threads) { range in
+            Parallel.forChunks(rowCount, minimumPerChunk: Swift.max(1, (1 << 15) / rowLength), threads: threads) { range in
                 if weights == nil {
                     // Without weights every row is quantized alike: one call covers the chunk.
-                    codec.quantize(job.source + range.lowerBound * rowLength,
-                                   into: job.destination + range.lowerBound * rowBytes,
+                    codec.quantize(source + range.lowerBound * rowLength,
+                                   into: target + range.lowerBound * rowBytes,
                                    count: range.count * rowLength, importance: nil)
                 } else {
                     for r in range {
-                        codec.quantize(job.source + r * rowLength, into: job.destination + r * rowBytes,
+                        codec.quantize(source + r * rowLength, into: target + r * rowBytes,
                                        count: rowLength, importance: weights)
                     }
                 }
@@ -79,9 +80,4 @@ public enum TensorEncoder {
         }
         return out
     }
-}
-
-private struct EncodeJob: @unchecked Sendable {
-    let source: UnsafePointer<Float>
-    let destination: UnsafeMutableRawPointer
 }
