@@ -1,11 +1,7 @@
 import Dispatch
 import Foundation
 import LowbitFormats
-
-#if canImport(Glibc)
-import Glibc
 import LowbitSystem
-#endif
 
 /// `lowbit-bench convert`: end-to-end conversion throughput of the built `lowbit` binary.
 ///
@@ -148,33 +144,21 @@ enum ConvertBenchmark {
 
     /// Runs `argv` with stdout and stderr to /dev/null; returns wall time and peak memory.
     static func measure(_ argv: [String]) throws -> Result {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var cArgs = argv.map { strdup($0) }
-        cArgs.append(nil)
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
         let start = DispatchTime.now().uptimeNanoseconds
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
-        guard rc == 0 else { throw FormatError(.io, file: argv[0], "posix_spawn failed: \(String(cString: strerror(rc)))") }
+        let pid: Int32
+        do { pid = try SystemCalls.spawnSilently(argv) } catch {
+            throw FormatError(.io, file: argv[0], "posix_spawn failed: \(error.reason)")
+        }
 
         // Sample RssAnon while the child runs.
         let sampler = AnonymousMemorySampler(pid: pid)
         let thread = Thread { sampler.loop() }
         thread.start()
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let child = SystemCalls.waitForExit(pid)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         sampler.stop()
-        let exit = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-        return Result(type: "", seconds: seconds, inputBytes: 0, outputBytes: 0, peakRSS: usage.ru_maxrss * 1024,
-                      peakAnonymous: sampler.peak, exitStatus: exit, cpuSeconds: cpu)
+        return Result(type: "", seconds: seconds, inputBytes: 0, outputBytes: 0, peakRSS: child.peakResidentBytes,
+                      peakAnonymous: sampler.peak, exitStatus: child.status, cpuSeconds: child.cpuSeconds)
     }
 
     /// Total size of the regular files at `path` (a file, or a directory's files ending in `suffix`).
@@ -205,7 +189,7 @@ private final class AnonymousMemorySampler: @unchecked Sendable {
     private var running = true
     private var peakBytes = 0
 
-    init(pid: pid_t) { path = "/proc/\(pid)/status" }
+    init(pid: Int32) { path = "/proc/\(pid)/status" }
 
     var peak: Int { lock.withLock { peakBytes } }
 

@@ -37,6 +37,7 @@ public struct TensorStatistics: Sendable, Equatable {
     public static let empty = TensorStatistics(count: 0, min: .nan, max: .nan, mean: .nan,
                                                sumOfSquaredDeviations: 0, nanCount: 0, infCount: 0)
 
+    /// Statistics with the given fields (as ``merged(with:)`` and the tests build them).
     public init(count: Int, min: Double, max: Double, mean: Double, sumOfSquaredDeviations: Double,
                 nanCount: Int, infCount: Int) {
         self.count = count
@@ -183,6 +184,7 @@ public struct BlockDecoder: Sendable {
     public var decode: @Sendable (_ source: UnsafeRawPointer, _ destination: UnsafeMutablePointer<Float>,
                                   _ count: Int) -> Void
 
+    /// A decoder for blocks of `elementsPerBlock` values in `bytesPerBlock` bytes.
     public init(elementsPerBlock: Int, bytesPerBlock: Int,
                 decode: @escaping @Sendable (UnsafeRawPointer, UnsafeMutablePointer<Float>, Int) -> Void) {
         self.elementsPerBlock = elementsPerBlock

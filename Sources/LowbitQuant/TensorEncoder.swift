@@ -21,23 +21,23 @@ public enum TensorEncoder {
                                 importance: [Float]? = nil, name: String = "",
                                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         guard let codec = GGUFCodecs.codec(for: type) else {
-            throw QuantError(.unsupportedType, tensor: name, "Lowbit cannot quantize to \(type.name)")
+            throw QuantError(.unsupportedType, item: name, "Lowbit cannot quantize to \(type.name)")
         }
         guard rowLength > 0, rows.count % rowLength == 0 else {
-            throw QuantError(.badShape, tensor: name, "\(rows.count) values are not whole rows of \(rowLength)")
+            throw QuantError(.badShape, item: name, "\(rows.count) values are not whole rows of \(rowLength)")
         }
         guard rowLength % type.blockSize == 0 else {
-            throw QuantError(.badShape, tensor: name,
+            throw QuantError(.badShape, item: name,
                              "row length \(rowLength) is not a multiple of the \(type.name) block size \(type.blockSize)")
         }
         let rowCount = rows.count / rowLength
         let rowBytes = rowLength / type.blockSize * type.bytesPerBlock
         guard destination.count == rowCount * rowBytes else {
-            throw QuantError(.badSize, tensor: name,
+            throw QuantError(.badSize, item: name,
                              "destination holds \(destination.count) bytes, \(rowCount) rows of \(type.name) need \(rowCount * rowBytes)")
         }
         if let importance, importance.count != rowLength {
-            throw QuantError(.badArgument, tensor: name,
+            throw QuantError(.badArgument, item: name,
                              "importance has \(importance.count) weights for rows of \(rowLength)")
         }
         guard rowCount > 0 else { return }
@@ -68,7 +68,7 @@ public enum TensorEncoder {
     public static func quantize(_ values: [Float], rowLength: Int, as type: GGMLType,
                                 importance: [Float]? = nil, name: String = "") throws -> [UInt8] {
         guard rowLength > 0, rowLength % type.blockSize == 0, values.count % rowLength == 0 else {
-            throw QuantError(.badShape, tensor: name,
+            throw QuantError(.badShape, item: name,
                              "\(values.count) values are not whole rows of \(rowLength) in blocks of \(type.blockSize)")
         }
         let count = values.count / type.blockSize * type.bytesPerBlock

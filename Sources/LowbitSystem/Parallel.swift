@@ -7,12 +7,12 @@ import Foundation
 /// promise (the caller's) that different iterations write disjoint memory. The partitioning
 /// helpers are fixed functions of their arguments, never of scheduling, so results that depend
 /// on the split (sums merged in chunk order) stay the same from run to run.
-public enum Parallel {
+package enum Parallel {
     /// Calls `body(i)` for every `i` in `0..<iterations`, on as many threads as the system
     /// gives (`DispatchQueue.concurrentPerform`), and waits for all of them. One iteration runs
     /// on the calling thread.
     @inlinable
-    public static func forEach(_ iterations: Int, _ body: (Int) -> Void) {
+    package static func forEach(_ iterations: Int, _ body: (Int) -> Void) {
         if iterations <= 0 { return }
         if iterations == 1 {
             body(0)
@@ -27,7 +27,7 @@ public enum Parallel {
     /// Calls `body` with `parts` contiguous, disjoint ranges that cover `0..<count` (fewer when
     /// `count` is small: at least `minimumPerPart` items each), each on its own thread, and waits
     /// for all of them. Part `p` is `count * p / parts ..< count * (p + 1) / parts`.
-    public static func forRanges(_ count: Int, threads: Int, minimumPerPart: Int = 1,
+    package static func forRanges(_ count: Int, threads: Int, minimumPerPart: Int = 1,
                                  _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let parts = max(1, min(threads, count / max(1, minimumPerPart)))
@@ -43,7 +43,7 @@ public enum Parallel {
     }
 
     /// Like ``forRanges(_:threads:minimumPerPart:_:)`` but rethrows the first error any part threw.
-    public static func forRangesThrowing(_ count: Int, threads: Int, minimumPerPart: Int = 1,
+    package static func forRangesThrowing(_ count: Int, threads: Int, minimumPerPart: Int = 1,
                                          _ body: (Range<Int>) throws -> Void) throws {
         let failure = LockedValueBox<(any Error)?>(nil)
         forRanges(count, threads: threads, minimumPerPart: minimumPerPart) { range in
@@ -55,7 +55,7 @@ public enum Parallel {
     /// Splits `count` items into chunks of at least `minimumPerChunk` (up to four per thread,
     /// for balance) and runs `body` on each chunk, on at most `threads` threads at once; thread
     /// `t` takes chunks `t`, `t + threads`, ... For work whose items are independent (rows).
-    public static func forChunks(_ count: Int, minimumPerChunk: Int,
+    package static func forChunks(_ count: Int, minimumPerChunk: Int,
                                  threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                                  _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }

@@ -2,12 +2,11 @@
 /// a non-`Sendable` closure, a buffer. Like swift-nio's `UnsafeTransfer`, it only silences the
 /// checker; whoever wraps a value promises that the threads reading it touch disjoint memory, or
 /// only read. Prefer ``Parallel``, which takes non-`Sendable` bodies and needs no wrapper.
-@frozen
-public struct UnsafeTransfer<Wrapped>: @unchecked Sendable {
+package struct UnsafeTransfer<Wrapped>: @unchecked Sendable {
     /// The wrapped value.
-    public var wrappedValue: Wrapped
+    package var wrappedValue: Wrapped
 
     /// Wraps `wrappedValue` for use on other threads.
     @inlinable
-    public init(_ wrappedValue: Wrapped) { self.wrappedValue = wrappedValue }
+    package init(_ wrappedValue: Wrapped) { self.wrappedValue = wrappedValue }
 }
