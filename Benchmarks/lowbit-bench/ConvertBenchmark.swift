@@ -85,7 +85,7 @@ enum ConvertBenchmark {
         guard FileManager.default.isExecutableFile(atPath: o.lowbit) else {
             fail("no lowbit binary at \(o.lowbit): build it (swift build -c release) or pass --lowbit PATH")
         }
-        let work = o.directory + "/lowbit-convert-bench-\(getpid())"
+        let work = o.directory + "/lowbit-convert-bench-\(SystemCalls.processID)"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let checkpoint: String

@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitSystem
 
 // lowbit-bench: throughput of Lowbit's kernels over a generated multi-GB BF16 file, beside this
 // machine's memcpy measured by the same program. See BenchOptions.usage.
@@ -22,7 +23,7 @@ func withPeakRSS<T>(_ body: () throws -> T) rethrows -> (T, Int?) {
 }
 
 do {
-    let directory = options.directory + "/lowbit-bench-\(getpid())"
+    let directory = options.directory + "/lowbit-bench-\(SystemCalls.processID)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let path = directory + "/bench.safetensors"
