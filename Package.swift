@@ -36,14 +36,14 @@ let package = Package(
         .target(name: "LowbitSystem", dependencies: ["CLowbitSystem"], swiftSettings: swiftSettings),
         .target(name: "LowbitFormats", dependencies: ["LowbitSystem"], swiftSettings: swiftSettings),
         .target(name: "LowbitTokenizer", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
-        .target(name: "LowbitQuant", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
+        .target(name: "LowbitQuant", dependencies: ["LowbitSystem", "LowbitFormats"], swiftSettings: swiftSettings),
         .target(
             name: "LowbitConvert",
             dependencies: ["LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer"],
             swiftSettings: swiftSettings),
         .target(
             name: "LowbitEval",
-            dependencies: ["LowbitFormats", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd", "CLowbitKernels"],
+            dependencies: ["LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd", "CLowbitKernels"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit",
@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "lowbit-bench",
             dependencies: [
-                "LowbitFormats", "LowbitQuant", "LowbitConvert", "LowbitEval",
+                "LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitConvert", "LowbitEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/lowbit-bench",

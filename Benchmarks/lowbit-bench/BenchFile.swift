@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import LowbitFormats
+import LowbitSystem
 
 /// The generated input: a safetensors file of BF16 matrices with heavy-tailed pseudo-random
 /// values (like real weights: mostly small, a few large), written with Lowbit's own writer.
@@ -33,8 +34,8 @@ enum BenchFile {
         let elements = buffer.count / 2
         let chunk = 1 << 16
         let chunks = (elements + chunk - 1) / chunk
-        let base = SendablePointers(source: UnsafeRawPointer(buffer.baseAddress!), destination: buffer.baseAddress!)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        let base = buffer.baseAddress!
+        Parallel.forEach(chunks) { c in
             var s = seed ^ (UInt64(c) &* 0xBF58_476D_1CE4_E5B9) | 1
             let start = c * chunk, end = min(elements, start + chunk)
             var values = [Float](repeating: 0, count: end - start)
@@ -44,7 +45,7 @@ enum BenchFile {
                 values[i] = 0.16 * u * u * u
             }
             values.withUnsafeBufferPointer { v in
-                FloatFormat.bf16.encode(v.baseAddress!, into: base.destination + 2 * start, count: v.count)
+                FloatFormat.bf16.encode(v.baseAddress!, into: base + 2 * start, count: v.count)
             }
         }
     }

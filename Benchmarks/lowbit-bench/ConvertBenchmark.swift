@@ -3,10 +3,7 @@ import Foundation
 import ArgumentParser
 import LowbitConvert
 import LowbitFormats
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import LowbitSystem
 
 /// `lowbit-bench convert`: end-to-end conversion throughput of the built `lowbit` binary.
 ///
@@ -92,7 +89,7 @@ enum ConvertBenchmark {
         guard FileManager.default.isExecutableFile(atPath: o.lowbit) else {
             fail("no lowbit binary at \(o.lowbit): build it (swift build -c release) or pass --lowbit PATH")
         }
-        let work = o.directory + "/lowbit-convert-bench-\(getpid())"
+        let work = o.directory + "/lowbit-convert-bench-\(SystemCalls.processID)"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let checkpoint: String
@@ -151,33 +148,21 @@ enum ConvertBenchmark {
 
     /// Runs `argv` with stdout and stderr to /dev/null; returns wall time and peak memory.
     static func measure(_ argv: [String]) throws -> Result {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var cArgs = argv.map { strdup($0) }
-        cArgs.append(nil)
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
         let start = DispatchTime.now().uptimeNanoseconds
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
-        guard rc == 0 else { throw FormatError(.io, file: argv[0], "posix_spawn failed: \(String(cString: strerror(rc)))") }
+        let pid: Int32
+        do { pid = try SystemCalls.spawnSilently(argv) } catch {
+            throw FormatError(.io, file: argv[0], "posix_spawn failed: \(error.reason)")
+        }
 
         // Sample RssAnon while the child runs.
         let sampler = AnonymousMemorySampler(pid: pid)
         let thread = Thread { sampler.loop() }
         thread.start()
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let child = SystemCalls.waitForExit(pid)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         sampler.stop()
-        let exit = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-        return Result(type: "", seconds: seconds, inputBytes: 0, outputBytes: 0, peakRSS: usage.ru_maxrss * 1024,
-                      peakAnonymous: sampler.peak, exitStatus: exit, cpuSeconds: cpu)
+        return Result(type: "", seconds: seconds, inputBytes: 0, outputBytes: 0, peakRSS: child.peakResidentBytes,
+                      peakAnonymous: sampler.peak, exitStatus: child.status, cpuSeconds: child.cpuSeconds)
     }
 
     /// Total size of the regular files at `path` (a file, or a directory's files ending in `suffix`).
@@ -208,7 +193,7 @@ private final class AnonymousMemorySampler: @unchecked Sendable {
     private var running = true
     private var peakBytes = 0
 
-    init(pid: pid_t) { path = "/proc/\(pid)/status" }
+    init(pid: Int32) { path = "/proc/\(pid)/status" }
 
     var peak: Int { lock.withLock { peakBytes } }
 
@@ -321,8 +306,7 @@ struct SyntheticLlama {
         let per = (count + pieces - 1) / pieces
         buffer.withUnsafeMutableBufferPointer { out in
             table.withUnsafeBufferPointer { tab in
-                let o = SyntheticPointers(out: out.baseAddress!, table: tab.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: pieces) { p in
+                Parallel.forEach(pieces) { p in
                     var s = (seed ^ (UInt64(p + 1) &* 0x9E37_79B9_7F4A_7C15)) | 1
                     var i = p * per
                     let end = min(count, i + per)
@@ -330,7 +314,7 @@ struct SyntheticLlama {
                         s ^= s << 13; s ^= s >> 7; s ^= s << 17
                         var bits = s
                         for _ in 0..<4 where i < end {
-                            o.out[i] = o.table[Int(bits & 0xFFFF)]
+                            out[i] = tab[Int(bits & 0xFFFF)]
                             bits >>= 16
                             i += 1
                         }
@@ -339,9 +323,4 @@ struct SyntheticLlama {
             }
         }
     }
-}
-
-private struct SyntheticPointers: @unchecked Sendable {
-    let out: UnsafeMutablePointer<UInt16>
-    let table: UnsafePointer<UInt16>
 }

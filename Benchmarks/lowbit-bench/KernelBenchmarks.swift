@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LowbitSystem
 import LowbitFormats
 
 /// Writes `message` to standard error, prefixed with the program's name.
@@ -21,7 +22,7 @@ extension LowbitBench {
         let options = self
         var results: [BenchResult] = []
         do {
-            let directory = options.directory + "/lowbit-bench-\(getpid())"
+            let directory = options.directory + "/lowbit-bench-\(SystemCalls.processID)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let path = directory + "/bench.safetensors"

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import LowbitFormats
 import LowbitQuant
+import LowbitSystem
 
 /// One quantizer under test: quantizes `rows` rows of `rowLength` floats on `threads` threads.
 struct QuantizerCase {
@@ -24,12 +25,11 @@ struct QuantizerCase {
                     _ = holder
                     // Rows split evenly over the threads, each range quantized by the row codec
                     // (what TensorEncoder does, with an explicit thread count).
-                    let p = SendablePointers(source: UnsafeRawPointer(source), destination: output)
-                    DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    Parallel.forEach(threads) { t in
                         let r0 = rows * t / threads, r1 = rows * (t + 1) / threads
                         guard r1 > r0 else { return }
-                        codec.quantize(p.source.assumingMemoryBound(to: Float.self) + r0 * rowLength,
-                                       into: p.destination + r0 * rowBytes, count: (r1 - r0) * rowLength,
+                        codec.quantize(source + r0 * rowLength,
+                                       into: output + r0 * rowBytes, count: (r1 - r0) * rowLength,
                                        importance: nil)
                     }
                 }
@@ -85,11 +85,10 @@ enum StreamKernels {
         defer { src.deallocate(); dst.deallocate() }
         memset(src, 1, bytes)
         memset(dst, 0, bytes)
-        let p = SendablePointers(source: UnsafeRawPointer(src), destination: dst)
         return Measure.best {
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
+            Parallel.forEach(threads) { t in
                 let a = bytes * t / threads, b = bytes * (t + 1) / threads
-                _ = Foundation.memcpy(p.destination + a, p.source + a, b - a)
+                _ = Foundation.memcpy(dst + a, src + a, b - a)
             }
         }
     }
@@ -120,9 +119,9 @@ enum StreamKernels {
     static func decode(_ source: any TensorSource, threads: Int) throws -> Measure.Timing {
         let tensors = source.tensors
         let chunk = 1 << 20
-        let failure = ErrorBox()
+        let failure = LockedValueBox<(any Error)?>(nil)
         let timing = Measure.best {
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
+            Parallel.forEach(threads) { t in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
                 defer { scratch.deallocate() }
                 for i in stride(from: t, to: tensors.count, by: threads) {
@@ -139,13 +138,13 @@ enum StreamKernels {
                             }
                         }
                     } catch {
-                        failure.set(error)
+                        failure.recordFirst(error)
                     }
                     source.release(tensor)
                 }
             }
         }
-        if let error = failure.error { throw error }
+        if let error = failure.withLockedValue({ $0 }) { throw error }
         return timing
     }
 
@@ -154,16 +153,5 @@ enum StreamKernels {
         try Measure.best {
             _ = try TensorStatistics.compute(source.tensors, in: source, threads: threads)
         }
-    }
-}
-
-/// The first error of several threads.
-final class ErrorBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var error: (any Error)?
-    func set(_ e: any Error) {
-        lock.lock()
-        defer { lock.unlock() }
-        if error == nil { error = e }
     }
 }

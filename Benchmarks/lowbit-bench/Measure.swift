@@ -61,9 +61,3 @@ enum Measure {
         return nil
     }
 }
-
-/// Raw pointers handed to `DispatchQueue.concurrentPerform` workers.
-struct SendablePointers: @unchecked Sendable {
-    var source: UnsafeRawPointer
-    var destination: UnsafeMutableRawPointer
-}

@@ -260,11 +260,11 @@ public struct Converter {
                 try FreeSpace.check(bytes: max(0, plan.outputBytes - reused), into: Self.parent(of: path), output: path)
             }
             try body(temp, &manifest)
-            unlink(temp + "/" + ResumeManifest.fileName)
+            SystemCalls.unlink(temp + "/" + ResumeManifest.fileName)
             try TemporaryOutputs.shared.publish(registration) {
                 if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
-                guard rename(temp, path) == 0 else {
-                    throw FormatError(.io, file: path, "rename failed: \(String(cString: strerror(errno)))")
+                do throws(SystemCallError) { try SystemCalls.rename(temp, to: path) } catch {
+                    throw FormatError(.io, file: path, "rename failed: \(error.reason)")
                 }
             }
             withExtendedLifetime(lock) {}
@@ -307,8 +307,8 @@ public struct Converter {
                 try? FileManager.default.removeItem(atPath: found.path + "/" + name)
             }
             if found.path != temp {
-                guard rename(found.path, temp) == 0 else {
-                    throw FormatError(.io, file: found.path, "cannot take it over for --resume: \(String(cString: strerror(errno)))")
+                do throws(SystemCallError) { try SystemCalls.rename(found.path, to: temp) } catch {
+                    throw FormatError(.io, file: found.path, "cannot take it over for --resume: \(error.reason)")
                 }
             }
             note("resuming \(path): \(kept.count) of its finished shards reused\(plan.options.verifyResume ? " (verified in full)" : "") from \(found.path)")

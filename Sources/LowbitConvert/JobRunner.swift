@@ -1,6 +1,7 @@
 import Foundation
 import LowbitFormats
 import LowbitQuant
+import LowbitSystem
 
 /// What happened to one tensor.
 public struct TensorReport: Sendable {
@@ -109,11 +110,10 @@ struct JobRunner {
             guard chunks > 1 else { nonFinite = Self.hasNonFinite(v); return }
             var flags = [Bool](repeating: false, count: chunks)
             flags.withUnsafeMutableBufferPointer { f in
-                let shared = ChunkPointers(source: v.baseAddress!, flags: f.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                Parallel.forEach(chunks) { c in
                     let start = c * Self.parallelChunk
-                    shared.flags[c] = Self.hasNonFinite(UnsafeBufferPointer(start: shared.source + start,
-                                                                            count: min(n, start + Self.parallelChunk) - start))
+                    f[c] = Self.hasNonFinite(UnsafeBufferPointer(start: v.baseAddress! + start,
+                                                                 count: min(n, start + Self.parallelChunk) - start))
                 }
             }
             nonFinite = flags.contains(true)
@@ -158,11 +158,10 @@ struct JobRunner {
         parts.withUnsafeMutableBufferPointer { p in
             original.withUnsafeBufferPointer { o in
                 reconstructed.withUnsafeBufferPointer { r in
-                    let shared = ErrorChunkPointers(parts: p.baseAddress!, original: o.baseAddress!, reconstructed: r.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                    Parallel.forEach(chunks) { c in
                         let start = c * parallelChunk, count = min(n, start + parallelChunk) - start
-                        shared.parts[c].add(original: UnsafeBufferPointer(start: shared.original + start, count: count),
-                                            reconstructed: UnsafeBufferPointer(start: shared.reconstructed + start, count: count))
+                        p[c].add(original: UnsafeBufferPointer(start: o.baseAddress! + start, count: count),
+                                 reconstructed: UnsafeBufferPointer(start: r.baseAddress! + start, count: count))
                     }
                 }
             }
@@ -212,17 +211,4 @@ struct JobRunner {
         }
         try out.append(strip.bytes)
     }
-}
-
-/// Pointers shared by the chunks of ``JobRunner/checkFinite(_:tensor:)`` (each chunk writes its own flag).
-private struct ChunkPointers: @unchecked Sendable {
-    let source: UnsafePointer<Float>
-    let flags: UnsafeMutablePointer<Bool>
-}
-
-/// Pointers shared by the chunks of ``JobRunner/accumulateError(original:reconstructed:into:)``.
-private struct ErrorChunkPointers: @unchecked Sendable {
-    let parts: UnsafeMutablePointer<ErrorMetrics.Accumulator>
-    let original: UnsafePointer<Float>
-    let reconstructed: UnsafePointer<Float>
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LowbitSystem
 
 /// Causal grouped-query self-attention over one chunk of tokens.
 ///
@@ -32,21 +33,21 @@ struct Attention {
         let items = blocks * headCount
         let workers = max(1, min(threads, items))
         let perWorker = scratchPerWorker(tokens: tokens)
-        let q = SendablePointer(UnsafeMutablePointer(mutating: q))
-        let k = SendablePointer(UnsafeMutablePointer(mutating: k))
-        let v = SendablePointer(UnsafeMutablePointer(mutating: v))
-        let o = SendablePointer(out)
-        let s = SendablePointer(scratch)
+        let q = UnsafeTransfer(UnsafeMutablePointer(mutating: q))
+        let k = UnsafeTransfer(UnsafeMutablePointer(mutating: k))
+        let v = UnsafeTransfer(UnsafeMutablePointer(mutating: v))
+        let o = UnsafeTransfer(out)
+        let s = UnsafeTransfer(scratch)
         let this = self
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        Parallel.forEach(workers) { worker in
             // Items are ordered by row block, so taking every `workers`-th one balances the
             // growing cost of later blocks.
             var item = worker
             while item < items {
                 this.attend(block: item / this.headCount, head: item % this.headCount, tokens: tokens,
                             inputStride: inputStride,
-                            q: q.pointer, k: k.pointer, v: v.pointer, out: o.pointer,
-                            scores: s.pointer + worker * perWorker)
+                            q: q.wrappedValue, k: k.wrappedValue, v: v.wrappedValue, out: o.wrappedValue,
+                            scores: s.wrappedValue + worker * perWorker)
                 item += workers
             }
         }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import LowbitSystem
 
 /// Single-precision matrix products through OpenBLAS, behind a bounds-checked API.
 ///
@@ -20,14 +21,14 @@ public enum BLAS {
                                 c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1) {
         precondition(m >= 0 && n >= 0 && k >= 0 && lda >= k && ldb >= k && ldc >= n, "bad gemm dimensions")
         guard m > 0, n > 0 else { return }
-        let a = SendablePointer(UnsafeMutablePointer(mutating: a))
-        let b = SendablePointer(UnsafeMutablePointer(mutating: b))
-        let c = SendablePointer(c)
+        let a = UnsafeTransfer(UnsafeMutablePointer(mutating: a))
+        let b = UnsafeTransfer(UnsafeMutablePointer(mutating: b))
+        let c = UnsafeTransfer(c)
         Parallel.forRanges(n, threads: threads, minimumPerPart: 64) { cols in
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
                         blasint(m), blasint(cols.count), blasint(k), alpha,
-                        a.pointer, blasint(lda), b.pointer + cols.lowerBound * ldb, blasint(ldb),
-                        beta, c.pointer + cols.lowerBound, blasint(ldc))
+                        a.wrappedValue, blasint(lda), b.wrappedValue + cols.lowerBound * ldb, blasint(ldb),
+                        beta, c.wrappedValue + cols.lowerBound, blasint(ldc))
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LowbitSystem
 
 /// What a quantized model's predictions lost against the base model's, position by position:
 /// KL divergence, top-1 agreement, the change in the probability of the correct token, and
@@ -25,13 +26,13 @@ public struct DivergenceStats: Sendable {
         baseLogProbs.withUnsafeBufferPointer { b in
             quantLogits.withUnsafeBufferPointer { q in
                 results.withUnsafeMutableBufferPointer { out in
-                    let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
-                    let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
-                    let op = SendablePointer(out.baseAddress!)
+                    let bp = UnsafeTransfer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                    let qp = UnsafeTransfer(UnsafeMutablePointer(mutating: q.baseAddress!))
+                    let op = UnsafeTransfer(out.baseAddress!)
                     Parallel.forRanges(rows, threads: threads) { range in
                         for r in range {
-                            op.pointer[r] = DivergenceStats.compare(base: bp.pointer + r * vocab,
-                                                                    quant: qp.pointer + r * vocab,
+                            op.wrappedValue[r] = DivergenceStats.compare(base: bp.wrappedValue + r * vocab,
+                                                                    quant: qp.wrappedValue + r * vocab,
                                                                     vocab: vocab, target: Int(targets[r]))
                         }
                     }

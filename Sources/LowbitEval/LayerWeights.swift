@@ -1,5 +1,6 @@
 import CLowbitKernels
 import LowbitFormats
+import LowbitSystem
 
 /// The model's weight matrices, decoded from their stored type and packed for the matrix
 /// products in the model's ``MatrixPrecision``.
@@ -90,9 +91,9 @@ final class WeightStore: @unchecked Sendable {
                 while r0 < upper {
                     let r1 = min(upper, r0 + blockRows)
                     try decodeRows(t, r0..<r1, into: block)
-                    let decoded = SendablePointer(block), first = partStart + r0 - rows.lowerBound
+                    let decoded = UnsafeTransfer(block), first = partStart + r0 - rows.lowerBound
                     Parallel.forRanges(r1 - r0, threads: threads, minimumPerPart: 16) { part in
-                        matrix.pack(decoded.pointer + part.lowerBound * k, rows: part.count,
+                        matrix.pack(decoded.wrappedValue + part.lowerBound * k, rows: part.count,
                                     at: first + part.lowerBound)
                     }
                     r0 = r1

@@ -1,4 +1,5 @@
 import CLowbitKernels
+import LowbitSystem
 
 /// How a ``PackedMatrix`` holds its weights.
 public enum MatrixLayout: Sendable {
@@ -109,12 +110,12 @@ public final class PackedMatrix: @unchecked Sendable {
         case .panels:
             let kind = precision.packKind
             let (m, n, k) = (Int64(a.rows), Int64(rows), Int64(columns))
-            let activations = SendablePointer(a.storage.assumingMemoryBound(to: UInt8.self))
-            let weights = SendablePointer(storage.assumingMemoryBound(to: UInt8.self))
-            let result = SendablePointer(out)
+            let activations = UnsafeTransfer(a.storage.assumingMemoryBound(to: UInt8.self))
+            let weights = UnsafeTransfer(storage.assumingMemoryBound(to: UInt8.self))
+            let result = UnsafeTransfer(out)
             Parallel.forRanges(panelCount, threads: threads) { panels in
-                lowbit_gemm_packed(kind, kernels, m, n, k, activations.pointer, weights.pointer,
-                                   Int64(panels.lowerBound), Int64(panels.upperBound), result.pointer, Int64(ldOut),
+                lowbit_gemm_packed(kind, kernels, m, n, k, activations.wrappedValue, weights.wrappedValue,
+                                   Int64(panels.lowerBound), Int64(panels.upperBound), result.wrappedValue, Int64(ldOut),
                                    accumulate ? 1 : 0)
             }
         case .rows:
@@ -178,12 +179,12 @@ public final class ActivationBuffer: @unchecked Sendable {
             capacity = max(bytes, 64)
             storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
         }
-        let packed = SendablePointer(storage!.assumingMemoryBound(to: UInt8.self))
-        let source = SendablePointer(UnsafeMutablePointer(mutating: input))
+        let packed = UnsafeTransfer(storage!.assumingMemoryBound(to: UInt8.self))
+        let source = UnsafeTransfer(UnsafeMutablePointer(mutating: input))
         let blocks = (m + Int(LOWBIT_BLOCK_ROWS) - 1) / Int(LOWBIT_BLOCK_ROWS)
         Parallel.forRanges(blocks, threads: threads, minimumPerPart: 4) { range in
-            lowbit_pack_activations(kind, kernels.choice, source.pointer, Int64(lda), Int64(m), Int64(k),
-                                    Int64(range.lowerBound), Int64(range.upperBound), packed.pointer)
+            lowbit_pack_activations(kind, kernels.choice, source.wrappedValue, Int64(lda), Int64(m), Int64(k),
+                                    Int64(range.lowerBound), Int64(range.upperBound), packed.wrappedValue)
         }
         return PackedActivations(storage: storage!, leadingDimension: k, rows: m, columns: k, precision: precision,
                                  layout: layout)

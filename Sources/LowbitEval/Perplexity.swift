@@ -1,4 +1,5 @@
 import Foundation
+import LowbitSystem
 
 /// How llama.cpp's `llama-perplexity` cuts a tokenized text into chunks and which predictions
 /// it scores; Lowbit follows it exactly so that the numbers can be compared.
@@ -95,10 +96,10 @@ public enum LogProbabilities {
     public static func logSoftmax(_ logits: inout [Float], rows: Int, vocab: Int, threads: Int) {
         precondition(logits.count == rows * vocab, "logit count does not match rows × vocab")
         logits.withUnsafeMutableBufferPointer { buffer in
-            let base = SendablePointer(buffer.baseAddress!)
+            let base = UnsafeTransfer(buffer.baseAddress!)
             Parallel.forRanges(rows, threads: threads) { range in
                 for r in range {
-                    let row = base.pointer + r * vocab
+                    let row = base.wrappedValue + r * vocab
                     let lse = Float(Softmax.logSumExp(row, count: vocab).logSum)
                     for j in 0..<vocab { row[j] -= lse }
                 }
@@ -113,13 +114,13 @@ public enum LogProbabilities {
         var out = [Double](repeating: 0, count: rows)
         logits.withUnsafeBufferPointer { l in
             out.withUnsafeMutableBufferPointer { o in
-                let lp = SendablePointer(UnsafeMutablePointer(mutating: l.baseAddress!))
-                let op = SendablePointer(o.baseAddress!)
+                let lp = UnsafeTransfer(UnsafeMutablePointer(mutating: l.baseAddress!))
+                let op = UnsafeTransfer(o.baseAddress!)
                 Parallel.forRanges(rows, threads: threads) { range in
                     for r in range {
-                        let row = lp.pointer + r * vocab
+                        let row = lp.wrappedValue + r * vocab
                         let lse = Softmax.logSumExp(row, count: vocab).logSum
-                        op.pointer[r] = lse - Double(row[Int(targets[r])])
+                        op.wrappedValue[r] = lse - Double(row[Int(targets[r])])
                     }
                 }
             }

@@ -1,16 +1,18 @@
+import LowbitSystem
+
 /// Root-mean-square normalisation of each row, scaled by a learned weight per column.
 enum RMSNorm {
     /// `out[r] = x[r] / sqrt(mean(x[r]²) + epsilon) · weight` for `rows` rows of `width`.
     /// `out` may be `x` (in place).
     static func apply(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>,
                       epsilon: Float, into out: UnsafeMutablePointer<Float>, threads: Int) {
-        let x = SendablePointer(UnsafeMutablePointer(mutating: x))
-        let w = SendablePointer(UnsafeMutablePointer(mutating: weight))
-        let o = SendablePointer(out)
+        let x = UnsafeTransfer(UnsafeMutablePointer(mutating: x))
+        let w = UnsafeTransfer(UnsafeMutablePointer(mutating: weight))
+        let o = UnsafeTransfer(out)
         Parallel.forRanges(rows, threads: threads, minimumPerPart: 16) { range in
             for r in range {
-                normalizeRow(x.pointer + r * width, width: width, weight: w.pointer, epsilon: epsilon,
-                             into: o.pointer + r * width)
+                normalizeRow(x.wrappedValue + r * width, width: width, weight: w.wrappedValue, epsilon: epsilon,
+                             into: o.wrappedValue + r * width)
             }
         }
     }

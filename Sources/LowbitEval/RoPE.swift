@@ -1,4 +1,5 @@
 import Foundation
+import LowbitSystem
 
 /// Rotary position embedding: the cosines and sines for positions `0..<positions`, and their
 /// application to the heads of Q or K in the pair layout of the model's file.
@@ -32,17 +33,17 @@ struct RotaryTable: Sendable {
     /// position `r`), rows `stride` floats apart.
     func apply(to x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int, stride: Int, threads: Int) {
         precondition(rows <= positions, "more rows than the rotary table holds")
-        let x = SendablePointer(x)
+        let x = UnsafeTransfer(x)
         cosines.withUnsafeBufferPointer { cosBuffer in
             sines.withUnsafeBufferPointer { sinBuffer in
-                let cosBase = SendablePointer(UnsafeMutablePointer(mutating: cosBuffer.baseAddress!))
-                let sinBase = SendablePointer(UnsafeMutablePointer(mutating: sinBuffer.baseAddress!))
+                let cosBase = UnsafeTransfer(UnsafeMutablePointer(mutating: cosBuffer.baseAddress!))
+                let sinBase = UnsafeTransfer(UnsafeMutablePointer(mutating: sinBuffer.baseAddress!))
                 Parallel.forRanges(rows, threads: threads, minimumPerPart: 16) { range in
                     for r in range {
-                        let cs = cosBase.pointer + r * pairs
-                        let sn = sinBase.pointer + r * pairs
+                        let cs = cosBase.wrappedValue + r * pairs
+                        let sn = sinBase.wrappedValue + r * pairs
                         for h in 0..<heads {
-                            rotate(x.pointer + r * stride + h * headDim, headDim: headDim, cos: cs, sin: sn)
+                            rotate(x.wrappedValue + r * stride + h * headDim, headDim: headDim, cos: cs, sin: sn)
                         }
                     }
                 }

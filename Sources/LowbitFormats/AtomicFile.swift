@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import LowbitSystem
 
 /// A file written under a temporary name in the destination directory and renamed into place
@@ -32,20 +25,19 @@ public final class AtomicFile {
     public init(path: String, hashing: Bool = false) throws {
         self.path = path
         temporaryPath = StaleTemporaries.temporaryFilePath(for: path)
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw FormatError(.io, file: path, "cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
+        do { fd = try SystemCalls.open(temporaryPath, .createExclusive(permissions: 0o644)) } catch {
+            throw FormatError(.io, file: path, "cannot create \(temporaryPath): \(error.reason)")
         }
         // The writer's lock: the kernel drops it when this process ends, however it ends.
-        _ = flock(fd, LOCK_EX | LOCK_NB)
+        _ = SystemCalls.tryExclusiveLock(fd)
         registration = TemporaryOutputs.shared.register(temporary: temporaryPath, final: path)
         if hashing { contentHash = ContentHash() }
     }
 
     deinit {
-        if fd >= 0 { close(fd) }
+        if fd >= 0 { SystemCalls.close(fd) }
         if !committed {
-            unlink(temporaryPath)
+            SystemCalls.unlink(temporaryPath)
             TemporaryOutputs.shared.unregister(registration)
         }
     }
@@ -54,12 +46,12 @@ public final class AtomicFile {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FormatError(.io, file: path, "write failed after \(bytesWritten + done) bytes: \(String(cString: strerror(errno)))")
+            do {
+                done += try SystemCalls.write(fd, from: bytes.baseAddress! + done, count: bytes.count - done,
+                                              path: temporaryPath)
+            } catch {
+                throw FormatError(.io, file: path, "write failed after \(bytesWritten + done) bytes: \(error.reason)")
             }
-            done += n
         }
         bytesWritten += bytes.count
         contentHash?.update(bytes)
@@ -79,22 +71,18 @@ public final class AtomicFile {
     /// Flushes to disk and renames the file to its final name, then syncs the directory. The
     /// lock is held until the file has its final name.
     public func commit() throws {
-        guard fsync(fd) == 0 else {
-            throw FormatError(.io, file: path, "fsync failed: \(String(cString: strerror(errno)))")
+        do { try SystemCalls.sync(fd, path: temporaryPath) } catch {
+            throw FormatError(.io, file: path, "fsync failed: \(error.reason)")
         }
         try TemporaryOutputs.shared.publish(registration) {
-            guard rename(temporaryPath, path) == 0 else {
-                throw FormatError(.io, file: path, "rename failed: \(String(cString: strerror(errno)))")
+            do throws(SystemCallError) { try SystemCalls.rename(temporaryPath, to: path) } catch {
+                throw FormatError(.io, file: path, "rename failed: \(error.reason)")
             }
             committed = true
         }
-        close(fd)
+        SystemCalls.close(fd)
         fd = -1
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
-        }
+        SystemCalls.syncDirectory(dir.isEmpty ? "/" : dir)
     }
 }

@@ -19,6 +19,7 @@ public struct ContentHash: Sendable {
     /// Bytes hashed so far.
     public private(set) var length = 0
 
+    /// A hash of no bytes yet.
     public init() {}
 
     @inline(__always)

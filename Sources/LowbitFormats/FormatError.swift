@@ -1,6 +1,10 @@
 /// An error that names where it happened: the file, and the tensor or key involved, with a
 /// reason a user understands. Each module gives it its own list of kinds (``FormatError``,
-/// `EvalError`), so tests can match on what went wrong while messages stay uniform.
+/// `QuantError`, `TokenizerError`, ``JSONError``, `EvalError`, ...), so tests can match on what
+/// went wrong while messages stay uniform.
+///
+/// Code that works on bytes or metadata without knowing their file throws with an empty `file`;
+/// the caller that opened the file fills it in with ``located(in:)``.
 public struct LocatedError<K: Hashable & Sendable>: Error, CustomStringConvertible, Sendable, Equatable {
     /// The module's list of problem kinds.
     public typealias Kind = K
@@ -13,20 +17,47 @@ public struct LocatedError<K: Hashable & Sendable>: Error, CustomStringConvertib
     public var item: String?
     /// What is wrong, in words a user understands.
     public var reason: String
+    /// The byte offset in the file (or in the parsed text) where the problem was found, if known.
+    public var offset: Int?
 
-    public init(_ kind: Kind, file: String, item: String? = nil, _ reason: String) {
+    /// An error of `kind` in `file` (empty while the file is not known), about `item`, found at
+    /// byte `offset`.
+    public init(_ kind: Kind, file: String = "", item: String? = nil, offset: Int? = nil, _ reason: String) {
         self.kind = kind
         self.file = file
         self.item = item
+        self.offset = offset
         self.reason = reason
     }
 
-    /// `file: 'item': reason` (without `file: ` when no file is concerned, `file` being empty).
-    public var description: String {
-        let location = file.isEmpty ? "" : "\(file): "
-        if let item { return "\(location)'\(item)': \(reason)" }
-        return location + reason
+    /// The same error with `file` filled in, unless it already names one.
+    public func located(in file: String) -> Self {
+        guard self.file.isEmpty else { return self }
+        var copy = self
+        copy.file = file
+        return copy
     }
+
+    /// `file: subject at byte offset: 'item': reason`, leaving out the parts that are unknown
+    /// (the subject comes from a kind that conforms to ``LocatedErrorSubject``).
+    public var description: String {
+        var place = file
+        if let subject = (Kind.self as? any LocatedErrorSubject.Type)?.subject {
+            place = place.isEmpty ? subject : place + ": " + subject
+        }
+        if let offset { place += (place.isEmpty ? "" : " ") + "at byte \(offset)" }
+        var parts: [String] = place.isEmpty ? [] : [place]
+        if let item, !item.isEmpty { parts.append("'\(item)'") }
+        parts.append(reason)
+        return parts.joined(separator: ": ")
+    }
+}
+
+/// A kind of ``LocatedError`` whose messages name what they are about (`tokenizer`,
+/// `invalid JSON`), which matters when no file is known.
+public protocol LocatedErrorSubject {
+    /// A word or two that starts the error's message, after the file.
+    static var subject: String { get }
 }
 
 /// The kinds of problem a model file can have.

@@ -5,7 +5,9 @@
 /// unique names and keys. A file that breaks any rule raises a ``FormatError`` naming the file,
 /// the key or tensor, and what is wrong. Tensor bytes are handed out zero-copy from the mapping.
 public final class GGUFFile: TensorSource {
+    /// The path the file was opened with.
     public let path: String
+    /// Always ``ModelFormat/gguf``.
     public var format: ModelFormat { .gguf }
     /// The format version in the header (2 or 3).
     public let version: UInt32
@@ -39,6 +41,8 @@ public final class GGUFFile: TensorSource {
     /// The size of the file in bytes.
     public var fileSize: Int { mapping.count }
 
+    /// Calls `body` with the tensor's bytes, straight from the mapping; throws if the tensor is not
+    /// in this file or its range is not inside it.
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard tensor.file == path else {
             throw FormatError(.missingTensor, file: path, item: tensor.name,
@@ -51,10 +55,13 @@ public final class GGUFFile: TensorSource {
         return try mapping.withBytes(tensor.offset..<end, item: tensor.name, body)
     }
 
+    /// Checks that the file has not shrunk or been replaced since it was opened (see
+    /// ``MappedFile/checkIntact(item:)``).
     public func checkIntact(_ tensor: TensorInfo) throws -> String? {
         try mapping.checkIntact(item: tensor.name)
     }
 
+    /// Lets the kernel drop the tensor's pages from memory.
     public func release(_ tensor: TensorInfo) {
         let (end, overflow) = tensor.offset.addingReportingOverflow(tensor.byteCount)
         guard !overflow, tensor.offset >= 0, tensor.byteCount >= 0 else { return }

@@ -5,6 +5,7 @@
 /// Tensor data starts at a multiple of the alignment, and every tensor's data is padded with
 /// zeros to the next multiple (the last one included), as llama.cpp and gguf-py do.
 public final class GGUFWriter: TensorWriter {
+    /// The final path of the output.
     public let path: String
     /// The alignment of tensor data.
     public let alignment: Int

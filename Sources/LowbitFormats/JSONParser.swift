@@ -1,32 +1,20 @@
-/// Why a JSON document was rejected, and where.
+/// The kinds of problem the JSON parser reports; tests and callers match on them.
+public enum JSONErrorKind: String, Sendable, LocatedErrorSubject {
+    case unexpectedEnd, unexpectedCharacter, invalidNumber, numberOutOfRange
+    case invalidEscape, invalidUnicode, controlCharacter, duplicateKey, tooDeep
+    case trailingCharacters
+
+    /// JSON errors start with `invalid JSON`.
+    public static var subject: String { "invalid JSON" }
+}
+
+/// Why a JSON document was rejected, and where: `offset` is the byte offset in the input, `item`
+/// the object key involved (set for ``JSONErrorKind/duplicateKey``), `file` empty until the
+/// caller that read the file adds it with ``LocatedError/located(in:)``.
 ///
 /// The parser is strict (RFC 8259): no comments, no trailing commas, no leading zeros, no
 /// non-finite numbers, no invalid UTF-8, no lone surrogates, no duplicate keys in an object.
-public struct JSONError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The kind of problem; tests and callers match on it.
-    public enum Kind: String, Sendable {
-        case unexpectedEnd, unexpectedCharacter, invalidNumber, numberOutOfRange
-        case invalidEscape, invalidUnicode, controlCharacter, duplicateKey, tooDeep
-        case trailingCharacters
-    }
-
-    public var kind: Kind
-    /// Byte offset in the input where the problem was found.
-    public var offset: Int
-    /// What is wrong, in words.
-    public var reason: String
-    /// The object key involved (set for ``Kind/duplicateKey``).
-    public var key: String?
-
-    public init(_ kind: Kind, offset: Int, _ reason: String, key: String? = nil) {
-        self.kind = kind
-        self.offset = offset
-        self.reason = reason
-        self.key = key
-    }
-
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
-}
+public typealias JSONError = LocatedError<JSONErrorKind>
 
 extension JSONValue {
     /// Parses one JSON document (RFC 8259) from UTF-8 `bytes`.
@@ -226,7 +214,7 @@ struct JSONParser {
             duplicate = !frame.keySet!.insert(ExactKey(string: key)).inserted
         }
         if duplicate {
-            throw JSONError(.duplicateKey, offset: offset, "key \"\(key)\" appears twice in one object", key: key)
+            throw JSONError(.duplicateKey, item: key, offset: offset, "key \"\(key)\" appears twice in one object")
         }
     }
 

@@ -15,6 +15,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
 
+    /// Structural equality; objects compare their keys in order.
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): true
@@ -36,11 +37,13 @@ public indirect enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// The string, if this is one.
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
+    /// The number as an `Int`, if it is a number that is exactly an integer in range.
     public var intValue: Int? {
         switch self {
         case .integer(let v): Int(exactly: v)
@@ -50,6 +53,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// The number as a `Double`, if this is a number.
     public var doubleValue: Double? {
         switch self {
         case .integer(let v): Double(v)
@@ -59,16 +63,19 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// The boolean, if this is one.
     public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
         return nil
     }
 
+    /// The elements, if this is an array.
     public var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
+    /// The members in document order, if this is an object.
     public var objectValue: [(key: String, value: JSONValue)]? {
         if case .object(let o) = self { return o }
         return nil

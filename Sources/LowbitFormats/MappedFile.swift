@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import LowbitSystem
 
 /// A read-only memory mapping of a whole file.
@@ -27,42 +20,40 @@ public final class MappedFile: @unchecked Sendable {
     /// Maps `path` read-only. An empty file is valid and maps to zero bytes.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw FormatError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))")
+        let fd: Int32
+        do { fd = try SystemCalls.open(path, .readOnly) } catch {
+            throw FormatError(.io, file: path, "cannot open: \(error.reason)")
         }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw FormatError(.io, file: path, "cannot stat: \(reason)")
+        let status: FileStatus
+        do { status = try SystemCalls.status(fd: fd, path: path) } catch {
+            SystemCalls.close(fd)
+            throw FormatError(.io, file: path, "cannot stat: \(error.reason)")
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            close(fd)
+        guard status.isRegularFile else {
+            SystemCalls.close(fd)
             throw FormatError(.io, file: path, "not a regular file")
         }
         self.fd = fd
-        count = Int(st.st_size)
+        count = status.size
         if count == 0 {
             base = nil
             return
         }
-        let p = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0)
-        guard let p, p != MAP_FAILED else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw FormatError(.io, file: path, "cannot map: \(reason)")
+        let p: UnsafeRawPointer
+        do { p = try SystemCalls.mapReadOnly(fd, count: count, path: path) } catch {
+            SystemCalls.close(fd)
+            throw FormatError(.io, file: path, "cannot map: \(error.reason)")
         }
-        base = UnsafeRawPointer(p)
-        MappedRegions.shared.add(start: UnsafeRawPointer(p), count: count, path: path)
+        base = p
+        MappedRegions.shared.add(start: p, count: count, path: path)
     }
 
     deinit {
         if let base {
             MappedRegions.shared.remove(start: base)
-            munmap(UnsafeMutableRawPointer(mutating: base), count)
+            SystemCalls.unmap(base, count: count)
         }
-        close(fd)
+        SystemCalls.close(fd)
     }
 
     /// Checks that the file has not shrunk since it was mapped (reading its missing pages would
@@ -73,7 +64,7 @@ public final class MappedFile: @unchecked Sendable {
     /// - Returns: a warning to show the user, or nil.
     public func checkIntact(item: String? = nil) throws -> String? {
         guard let now = FileIdentity.of(fd: fd) else {
-            throw FormatError(.io, file: path, item: item, "cannot stat the open file: \(String(cString: strerror(errno)))")
+            throw FormatError(.io, file: path, item: item, "cannot stat the open file: \(SystemCalls.describe(SystemCalls.lastError))")
         }
         guard now.size >= count else {
             throw FormatError(.truncated, file: path, item: item,
@@ -101,17 +92,17 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Tells the kernel that the pages of `range` will be needed soon.
-    public func willNeed(_ range: Range<Int>) { advise(range, MADV_WILLNEED) }
+    public func willNeed(_ range: Range<Int>) { advise(range, .willNeed) }
 
     /// Tells the kernel that the pages of `range` are no longer needed, so memory stays bounded
     /// while a large file streams through.
-    public func release(_ range: Range<Int>) { advise(range, MADV_DONTNEED) }
+    public func release(_ range: Range<Int>) { advise(range, .dontNeed) }
 
-    private func advise(_ range: Range<Int>, _ advice: Int32) {
+    private func advise(_ range: Range<Int>, _ advice: SystemCalls.Advice) {
         guard let base, range.lowerBound >= 0, range.upperBound <= count, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = SystemCalls.pageSize
         let start = range.lowerBound / page * page
         let end = min(count, range.upperBound)
-        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
+        SystemCalls.advise(base + start, count: end - start, advice)
     }
 }

@@ -30,16 +30,19 @@ public indirect enum MetadataValue: Sendable, Equatable {
         }
     }
 
+    /// The string, if this is one.
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
+    /// The boolean, if this is one.
     public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
         return nil
     }
 
+    /// The elements, if this is an array.
     public var arrayValue: [MetadataValue]? {
         if case .array(_, let a) = self { return a }
         return nil

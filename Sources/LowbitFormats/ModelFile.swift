@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import LowbitSystem
 
 /// Opens any model file Lowbit reads, deciding the format from the bytes and the path.
 public enum ModelFile {
@@ -16,12 +10,12 @@ public enum ModelFile {
     ///
     /// - Throws: ``FormatError`` when the path does not exist, cannot be read, or is none of these.
     public static func open(_ path: String) throws -> any TensorSource {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            throw FormatError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))")
+        let status: FileStatus
+        do { status = try SystemCalls.status(path: path) } catch {
+            throw FormatError(.io, file: path, "cannot open: \(error.reason)")
         }
-        if (st.st_mode & S_IFMT) == S_IFDIR { return try SafetensorsCheckpoint(path: path) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
+        if status.isDirectory { return try SafetensorsCheckpoint(path: path) }
+        guard status.isRegularFile else {
             throw FormatError(.io, file: path, "not a regular file or directory")
         }
         let prefix = try readPrefix(path, count: 9)
@@ -61,18 +55,18 @@ public enum ModelFile {
     }
 
     private static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {
-        let fd = openFile(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw FormatError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))")
+        let fd: Int32
+        do { fd = try SystemCalls.open(path, .readOnly) } catch {
+            throw FormatError(.io, file: path, "cannot open: \(error.reason)")
         }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: count)
+        defer { SystemCalls.close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 1)
+        defer { buffer.deallocate() }
         var got = 0
         while got < count {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, count - got) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FormatError(.io, file: path, "cannot read: \(String(cString: strerror(errno)))")
+            let n: Int
+            do { n = try SystemCalls.read(fd, into: buffer.baseAddress! + got, count: count - got, path: path) } catch {
+                throw FormatError(.io, file: path, "cannot read: \(error.reason)")
             }
             if n == 0 { break }
             got += n
@@ -80,6 +74,3 @@ public enum ModelFile {
         return Array(buffer.prefix(got))
     }
 }
-
-/// `open(2)`, reachable from inside ``ModelFile`` whose own `open` hides it.
-private func openFile(_ path: String, _ flags: Int32) -> Int32 { open(path, flags) }

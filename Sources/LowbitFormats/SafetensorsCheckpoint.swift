@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import LowbitSystem
 
 /// A safetensors checkpoint: a single file, or shards tied together by an index
 /// (`model.safetensors.index.json`), seen as one ``TensorSource``.
@@ -22,7 +16,9 @@ public final class SafetensorsCheckpoint: TensorSource {
     /// Index files larger than this are refused.
     public static let maxIndexLength = 100_000_000
 
+    /// The path the checkpoint was opened with (directory, index or single file).
     public let path: String
+    /// Always ``ModelFormat/safetensors``.
     public var format: ModelFormat { .safetensors }
     /// The index's `metadata` (such as `total_size`), then the shards' `__metadata__` (a key
     /// repeated by a later shard with a different value appears as `<shard file>/<key>`).
@@ -86,6 +82,7 @@ public final class SafetensorsCheckpoint: TensorSource {
         shardByPath = Dictionary(opened.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// Calls `body` with the tensor's bytes from the shard that holds it.
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let shard = shardByPath[tensor.file] else {
             throw FormatError(.missingTensor, file: path, item: tensor.name,
@@ -94,10 +91,12 @@ public final class SafetensorsCheckpoint: TensorSource {
         return try shard.withBytes(of: tensor, body)
     }
 
+    /// Checks that the tensor's shard has not shrunk or been replaced since it was opened.
     public func checkIntact(_ tensor: TensorInfo) throws -> String? {
         try shardByPath[tensor.file]?.checkIntact(tensor)
     }
 
+    /// Lets the kernel drop the tensor's pages from memory.
     public func release(_ tensor: TensorInfo) {
         shardByPath[tensor.file]?.release(tensor)
     }
@@ -146,9 +145,9 @@ public final class SafetensorsCheckpoint: TensorSource {
             json = try file.withBytes(0..<file.count) { try JSONValue.parse($0, maxDepth: 32) }
         } catch let error as JSONError {
             if error.kind == .duplicateKey {
-                throw FormatError(.duplicateName, file: index, item: error.key, "the index names '\(error.key ?? "")' twice")
+                throw FormatError(.duplicateName, file: index, item: error.item, "the index names '\(error.item ?? "")' twice")
             }
-            throw FormatError(.badHeader, file: index, "index is not valid JSON: \(error.reason) (byte \(error.offset))")
+            throw FormatError(.badHeader, file: index, "index is not valid JSON: \(error.reason) (byte \(error.offset ?? 0))")
         }
         guard case .object = json else {
             throw FormatError(.badHeader, file: index, "index is not a JSON object")
@@ -249,27 +248,16 @@ public final class SafetensorsCheckpoint: TensorSource {
 /// Small directory helpers for locating checkpoint files.
 enum CheckpointDirectory {
     static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        (try? SystemCalls.status(path: path))?.isDirectory ?? false
     }
 
     static func isRegularFile(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+        (try? SystemCalls.status(path: path))?.isRegularFile ?? false
     }
 
     /// The names in `directory` (without `.` and `..`), sorted.
     static func entries(of directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        (SystemCalls.list(directory) ?? []).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     /// Names of the regular `*.safetensors` files in `directory`, sorted.

@@ -3,7 +3,9 @@
 /// Tensor bytes are handed out straight from the mapping, without copying. safetensors does
 /// not align tensor data, so read elements with unaligned loads.
 public final class SafetensorsFile: TensorSource {
+    /// The path the file was opened with.
     public let path: String
+    /// Always ``ModelFormat/safetensors``.
     public var format: ModelFormat { .safetensors }
     /// `__metadata__` entries as ``MetadataValue/string(_:)``, in header order.
     public let metadata: [(key: String, value: MetadataValue)]
@@ -30,15 +32,20 @@ public final class SafetensorsFile: TensorSource {
     /// The size of the file in bytes.
     public var fileSize: Int { mapped.count }
 
+    /// Calls `body` with the tensor's bytes, straight from the mapping; throws if the tensor is not
+    /// in this file or its range is not inside it.
     public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try checkOwnership(tensor)
         return try mapped.withBytes(tensor.byteRange, item: tensor.name, body)
     }
 
+    /// Checks that the file has not shrunk or been replaced since it was opened (see
+    /// ``MappedFile/checkIntact(item:)``).
     public func checkIntact(_ tensor: TensorInfo) throws -> String? {
         try mapped.checkIntact(item: tensor.name)
     }
 
+    /// Lets the kernel drop the tensor's pages from memory.
     public func release(_ tensor: TensorInfo) {
         guard tensor.file == path else { return }
         mapped.release(tensor.byteRange)

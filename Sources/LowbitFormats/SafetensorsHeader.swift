@@ -58,11 +58,11 @@ public struct SafetensorsHeader: Sendable {
                                        maxDepth: SafetensorsHeader.maxHeaderDepth)
         } catch let error as JSONError {
             if error.kind == .duplicateKey {
-                throw FormatError(.duplicateName, file: path, item: error.key,
-                    "the header names '\(error.key ?? "")' twice (header byte \(error.offset))")
+                throw FormatError(.duplicateName, file: path, item: error.item,
+                    "the header names '\(error.item ?? "")' twice (header byte \(error.offset ?? 0))")
             }
             throw FormatError(.badHeader, file: path,
-                "header is not valid JSON: \(error.reason) (header byte \(error.offset), file byte \(8 + error.offset))")
+                "header is not valid JSON: \(error.reason) (header byte \(error.offset ?? 0), file byte \(8 + (error.offset ?? 0)))")
         }
         guard case .object(let entries) = json else {
             throw FormatError(.badHeader, file: path, "header is not a JSON object")

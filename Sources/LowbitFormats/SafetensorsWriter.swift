@@ -6,6 +6,7 @@
 /// (safetensors has no padding between tensors). Output goes to a temporary file that
 /// ``finish()`` renames into place; a writer dropped or failing earlier leaves nothing behind.
 public final class SafetensorsWriter: TensorWriter {
+    /// The final path of the output.
     public let path: String
     /// The planned tensors with their absolute offsets in the output.
     public let tensors: [TensorInfo]
@@ -136,6 +137,8 @@ public final class SafetensorsWriter: TensorWriter {
         return tensors.first { $0.byteCount > 0 && $0.byteRange.contains(absolute) }
     }
 
+    /// Appends the next bytes of tensor data, in plan order; throws if they run past the planned
+    /// tensors or the write fails.
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
         guard let file else {
             throw FormatError(.io, file: path, "append after finish() or after a failed write")
@@ -167,6 +170,7 @@ public final class SafetensorsWriter: TensorWriter {
         try bytes.withUnsafeBytes { try append($0) }
     }
 
+    /// Checks that every planned byte was written, then commits the file under its final name.
     public func finish() throws {
         guard let file else {
             throw FormatError(.io, file: path, "finish() called twice or after a failed write")

@@ -4,7 +4,9 @@
 /// order, fastest-varying dimension first; safetensors: row-major, slowest first). Use
 /// ``rowLength`` and ``rowCount`` for a format-neutral view of the tensor as a matrix.
 public struct TensorInfo: Sendable, Hashable {
+    /// The tensor's name in the file.
     public var name: String
+    /// The element or block type of the data.
     public var type: TensorType
     /// Dimensions in the order the file stores them.
     public var shape: [Int]
@@ -15,6 +17,8 @@ public struct TensorInfo: Sendable, Hashable {
     /// Path of the file holding the data.
     public var file: String
 
+    /// A tensor named `name` of `type` and `shape`, whose `byteCount` bytes start at `offset` in
+    /// `file`.
     public init(name: String, type: TensorType, shape: [Int], offset: Int, byteCount: Int, file: String) {
         self.name = name
         self.type = type

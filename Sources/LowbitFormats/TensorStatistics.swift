@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LowbitSystem
 
 /// Summary statistics of a tensor's values: range, mean and standard deviation over the finite
 /// values, and counts of NaN and infinite values (NaN and Inf are data, not format errors).
@@ -36,6 +37,7 @@ public struct TensorStatistics: Sendable, Equatable {
     public static let empty = TensorStatistics(count: 0, min: .nan, max: .nan, mean: .nan,
                                                sumOfSquaredDeviations: 0, nanCount: 0, infCount: 0)
 
+    /// Statistics with the given fields (as ``merged(with:)`` and the tests build them).
     public init(count: Int, min: Double, max: Double, mean: Double, sumOfSquaredDeviations: Double,
                 nanCount: Int, infCount: Int) {
         self.count = count
@@ -182,6 +184,7 @@ public struct BlockDecoder: Sendable {
     public var decode: @Sendable (_ source: UnsafeRawPointer, _ destination: UnsafeMutablePointer<Float>,
                                   _ count: Int) -> Void
 
+    /// A decoder for blocks of `elementsPerBlock` values in `bytesPerBlock` bytes.
     public init(elementsPerBlock: Int, bytesPerBlock: Int,
                 decode: @escaping @Sendable (UnsafeRawPointer, UnsafeMutablePointer<Float>, Int) -> Void) {
         self.elementsPerBlock = elementsPerBlock
@@ -256,7 +259,7 @@ extension TensorStatistics {
         let maxBlock = decoders.compactMap { $0?.elementsPerBlock }.max() ?? 1
         let scratchCapacity = Swift.max(pieceElements, maxBlock)
         let immutableDecoders = decoders
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        Parallel.forEach(workers) { _ in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCapacity)
             defer { scratch.deallocate() }
             while let itemIndex = shared.next() {

@@ -11,6 +11,7 @@ public enum TensorType: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The type's name, as ``name``.
     public var description: String { name }
 
     /// The plain float format of this type, if it is one Lowbit decodes element by element.

@@ -1,11 +1,14 @@
 /// A tensor an output file will hold, declared before any data is written.
 public struct PlannedTensor: Sendable, Hashable {
+    /// The tensor's name in the output.
     public var name: String
+    /// The element or block type the data will have.
     public var type: TensorType
     /// Dimensions in the order the output format stores them (GGUF: `ne` order, fastest first;
     /// safetensors: row-major, slowest first).
     public var shape: [Int]
 
+    /// A tensor named `name` of `type` and `shape`.
     public init(name: String, type: TensorType, shape: [Int]) {
         self.name = name
         self.type = type

@@ -1,6 +1,6 @@
-import Dispatch
 import Foundation
 import LowbitFormats
+import LowbitSystem
 
 /// FP8 (E4M3 "fn" or E5M2) weight quantization with scales per tensor, per row, or per
 /// `R x C` block: `code = fp8(clamp(x / scale, -max, max))`, `x ≈ float(code) * scale`, with
@@ -84,11 +84,10 @@ public struct FP8Quantizer: Sendable {
         if chunks == 1 { return IntGroupQuantizer.absmax(base, count: values.count) }
         let results = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunks)
         defer { results.deallocate() }
-        let job = AbsmaxJob(base: base, results: results.baseAddress!)
         let n = values.count
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        Parallel.forEach(chunks) { c in
             let start = n * c / chunks, end = n * (c + 1) / chunks
-            job.results[c] = IntGroupQuantizer.absmax(job.base + start, count: end - start)
+            results[c] = IntGroupQuantizer.absmax(base + start, count: end - start)
         }
         return results.max() ?? 0
     }
@@ -258,31 +257,19 @@ public struct FP8Quantizer: Sendable {
             for i in 0..<count { body(i) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBody(body: body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                for i in (count * c / chunks)..<(count * (c + 1) / chunks) { box.body(i) }
-            }
+        Parallel.forEach(chunks) { c in
+            for i in (count * c / chunks)..<(count * (c + 1) / chunks) { body(i) }
         }
     }
 }
 
-/// A non-escaping body shared by worker threads (each call touches disjoint outputs).
-private struct UncheckedBody: @unchecked Sendable {
-    let body: (Int) -> Void
-}
-
-private struct FP8Job: @unchecked Sendable {
+/// The buffers and shape of one strip being quantized (each row is written by one thread).
+private struct FP8Job {
     let source: UnsafePointer<Float>
     let codes: UnsafeMutablePointer<UInt8>
     let scales: UnsafeMutablePointer<Float>
     let rows: Int
     let rowLength: Int
-}
-
-private struct AbsmaxJob: @unchecked Sendable {
-    let base: UnsafePointer<Float>
-    let results: UnsafeMutablePointer<Float>
 }
 
 /// The saturating-free cast of a clamped value to one FP8 variant.

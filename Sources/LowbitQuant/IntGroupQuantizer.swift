@@ -1,6 +1,6 @@
-import Dispatch
 import Foundation
 import LowbitFormats
+import LowbitSystem
 
 /// Integer quantization with one scale (and optionally an offset) per group of `groupSize`
 /// consecutive elements of a row, packed densely into 32-bit words (``BitPacking``).
@@ -115,11 +115,10 @@ public struct IntGroupQuantizer: Sendable {
                          rowLength: rowLength, words: words, groups: groups)
         let chunks = min(rows, threads == 1 ? 1 : threads * 8)
         let quantizer = self
-        let run: @Sendable (Int) -> Void = { chunk in
+        Parallel.forEach(chunks) { chunk in
             let start = rows * chunk / chunks, end = rows * (chunk + 1) / chunks
             quantizer.quantizeRows(start..<end, job)
         }
-        if chunks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: run) }
     }
 
     /// Decodes whole rows back to floats (`x ≈ (code - half - zp) * scale` or `code * scale + bias`).
@@ -207,9 +206,9 @@ public struct IntGroupQuantizer: Sendable {
     }
 }
 
-/// Raw pointers of one quantization call, shared by the worker threads (each writes only its
-/// own rows).
-struct IntGroupRowJob: @unchecked Sendable {
+/// Raw pointers of one quantization call, shared by the worker threads of ``Parallel`` (each
+/// writes only its own rows).
+struct IntGroupRowJob {
     let source: UnsafePointer<Float>
     let importance: UnsafePointer<Float>?
     let packed: UnsafeMutablePointer<UInt32>

@@ -1,4 +1,5 @@
 import LowbitFormats
+import LowbitSystem
 
 /// Decodes stored tensors to `Float`, whatever their type: the plain float formats of both
 /// container formats (F32, F16, BF16, F64, F8_E4M3, F8_E5M2, F8_E8M0) and every GGML block type
@@ -19,7 +20,7 @@ public enum TensorDecoder {
                               rows: Range<Int>? = nil) throws -> [Float] {
         let rows = rows ?? 0..<tensor.rowCount
         guard rows.lowerBound >= 0, rows.upperBound <= tensor.rowCount else {
-            throw QuantError(.badSize, tensor: tensor.name,
+            throw QuantError(.badSize, file: tensor.file, item: tensor.name,
                              "rows \(rows.lowerBound)..<\(rows.upperBound) lie outside the \(tensor.rowCount) rows of the tensor")
         }
         let count = rows.count * tensor.rowLength
@@ -35,24 +36,24 @@ public enum TensorDecoder {
                               into destination: UnsafeMutableBufferPointer<Float>) throws {
         let width = tensor.rowLength
         guard rows.lowerBound >= 0, rows.upperBound <= tensor.rowCount else {
-            throw QuantError(.badSize, tensor: tensor.name,
+            throw QuantError(.badSize, file: tensor.file, item: tensor.name,
                              "rows \(rows.lowerBound)..<\(rows.upperBound) lie outside the \(tensor.rowCount) rows of the tensor")
         }
         guard destination.count == rows.count * width else {
-            throw QuantError(.badSize, tensor: tensor.name,
+            throw QuantError(.badSize, file: tensor.file, item: tensor.name,
                              "destination holds \(destination.count) floats, rows \(rows) need \(rows.count * width)")
         }
         guard let decoder = elementDecoder(for: tensor.type) else {
-            throw QuantError(.unsupportedType, tensor: tensor.name, "tensors of type \(tensor.type.name) cannot be decoded")
+            throw QuantError(.unsupportedType, file: tensor.file, item: tensor.name, "tensors of type \(tensor.type.name) cannot be decoded")
         }
         guard let rowBytes = tensor.type.byteCount(elements: width),
               let totalBytes = tensor.type.byteCount(elements: tensor.elementCount) else {
-            throw QuantError(.badShape, tensor: tensor.name,
+            throw QuantError(.badShape, file: tensor.file, item: tensor.name,
                              "rows of \(width) elements are not whole blocks of type \(tensor.type.name)")
         }
         try source.withBytes(of: tensor) { bytes in
             guard bytes.count == totalBytes else {
-                throw QuantError(.badSize, tensor: tensor.name,
+                throw QuantError(.badSize, file: tensor.file, item: tensor.name,
                                  "\(bytes.count) stored bytes do not hold \(tensor.elementCount) elements of type \(tensor.type.name)")
             }
             guard !rows.isEmpty, width > 0 else { return }
@@ -66,10 +67,10 @@ public enum TensorDecoder {
     public static func decode(_ bytes: UnsafeRawBufferPointer, as type: TensorType,
                               into destination: UnsafeMutableBufferPointer<Float>, name: String = "") throws {
         guard let decoder = elementDecoder(for: type) else {
-            throw QuantError(.unsupportedType, tensor: name, "tensors of type \(type.name) cannot be decoded")
+            throw QuantError(.unsupportedType, item: name, "tensors of type \(type.name) cannot be decoded")
         }
         guard let needed = type.byteCount(elements: destination.count), needed == bytes.count else {
-            throw QuantError(.badSize, tensor: name,
+            throw QuantError(.badSize, item: name,
                              "\(bytes.count) bytes do not hold \(destination.count) elements of type \(type.name)")
         }
         guard destination.count > 0 else { return }
@@ -104,15 +105,9 @@ public enum TensorDecoder {
 
     private static func decodeRows(_ source: UnsafeRawPointer, rowBytes: Int, rows: Int, width: Int,
                                    into destination: UnsafeMutablePointer<Float>, decoder: BlockDecoder) {
-        let job = DecodeJob(source: source, destination: destination)
-        forEachRowChunk(count: rows, minimumRows: Swift.max(1, (1 << 16) / width)) { range in
-            decoder.decode(job.source + range.lowerBound * rowBytes, job.destination + range.lowerBound * width,
+        Parallel.forChunks(rows, minimumPerChunk: Swift.max(1, (1 << 16) / width)) { range in
+            decoder.decode(source + range.lowerBound * rowBytes, destination + range.lowerBound * width,
                            range.count * width)
         }
     }
-}
-
-private struct DecodeJob: @unchecked Sendable {
-    let source: UnsafeRawPointer
-    let destination: UnsafeMutablePointer<Float>
 }

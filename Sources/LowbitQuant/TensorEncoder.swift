@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitSystem
 
 /// Quantizes rows of floats into any GGML type with a codec in ``GGUFCodecs`` (F32, F16, BF16,
 /// the legacy blocks, the K-quants and IQ4), in parallel over rows.
@@ -20,37 +21,37 @@ public enum TensorEncoder {
                                 importance: [Float]? = nil, name: String = "",
                                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         guard let codec = GGUFCodecs.codec(for: type) else {
-            throw QuantError(.unsupportedType, tensor: name, "Lowbit cannot quantize to \(type.name)")
+            throw QuantError(.unsupportedType, item: name, "Lowbit cannot quantize to \(type.name)")
         }
         guard rowLength > 0, rows.count % rowLength == 0 else {
-            throw QuantError(.badShape, tensor: name, "\(rows.count) values are not whole rows of \(rowLength)")
+            throw QuantError(.badShape, item: name, "\(rows.count) values are not whole rows of \(rowLength)")
         }
         guard rowLength % type.blockSize == 0 else {
-            throw QuantError(.badShape, tensor: name,
+            throw QuantError(.badShape, item: name,
                              "row length \(rowLength) is not a multiple of the \(type.name) block size \(type.blockSize)")
         }
         let rowCount = rows.count / rowLength
         let rowBytes = rowLength / type.blockSize * type.bytesPerBlock
         guard destination.count == rowCount * rowBytes else {
-            throw QuantError(.badSize, tensor: name,
+            throw QuantError(.badSize, item: name,
                              "destination holds \(destination.count) bytes, \(rowCount) rows of \(type.name) need \(rowCount * rowBytes)")
         }
         if let importance, importance.count != rowLength {
-            throw QuantError(.badArgument, tensor: name,
+            throw QuantError(.badArgument, item: name,
                              "importance has \(importance.count) weights for rows of \(rowLength)")
         }
         guard rowCount > 0 else { return }
-        let job = EncodeJob(source: rows.baseAddress!, destination: destination.baseAddress!)
+        let source = rows.baseAddress!, target = destination.baseAddress!
         func run(_ weights: UnsafePointer<Float>?) {
-            forEachRowChunk(count: rowCount, minimumRows: Swift.max(1, (1 << 15) / rowLength), threads: threads) { range in
+            Parallel.forChunks(rowCount, minimumPerChunk: Swift.max(1, (1 << 15) / rowLength), threads: threads) { range in
                 if weights == nil {
                     // Without weights every row is quantized alike: one call covers the chunk.
-                    codec.quantize(job.source + range.lowerBound * rowLength,
-                                   into: job.destination + range.lowerBound * rowBytes,
+                    codec.quantize(source + range.lowerBound * rowLength,
+                                   into: target + range.lowerBound * rowBytes,
                                    count: range.count * rowLength, importance: nil)
                 } else {
                     for r in range {
-                        codec.quantize(job.source + r * rowLength, into: job.destination + r * rowBytes,
+                        codec.quantize(source + r * rowLength, into: target + r * rowBytes,
                                        count: rowLength, importance: weights)
                     }
                 }
@@ -67,7 +68,7 @@ public enum TensorEncoder {
     public static func quantize(_ values: [Float], rowLength: Int, as type: GGMLType,
                                 importance: [Float]? = nil, name: String = "") throws -> [UInt8] {
         guard rowLength > 0, rowLength % type.blockSize == 0, values.count % rowLength == 0 else {
-            throw QuantError(.badShape, tensor: name,
+            throw QuantError(.badShape, item: name,
                              "\(values.count) values are not whole rows of \(rowLength) in blocks of \(type.blockSize)")
         }
         let count = values.count / type.blockSize * type.bytesPerBlock
@@ -79,9 +80,4 @@ public enum TensorEncoder {
         }
         return out
     }
-}
-
-private struct EncodeJob: @unchecked Sendable {
-    let source: UnsafePointer<Float>
-    let destination: UnsafeMutableRawPointer
 }

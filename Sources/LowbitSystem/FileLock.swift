@@ -4,14 +4,14 @@
 /// the lock when the process ends, however it ends (SIGKILL, power loss), so a temporary output
 /// whose lock can be taken belongs to no live run: it is stale. PIDs in the temporary names are
 /// only a hint; they are reused.
-public final class FileLock: @unchecked Sendable {
+package final class FileLock: @unchecked Sendable {
     /// The locked path (as it was when locked; a rename does not drop the lock).
-    public let path: String
+    package let path: String
     private let fd: Int32
 
     /// Locks `path` without waiting. Returns nil if it cannot be opened or another process
     /// holds the lock.
-    public init?(path: String) {
+    package init?(path: String) {
         guard let fd = SystemCalls.openForLock(path) else { return nil }
         guard SystemCalls.tryExclusiveLock(fd) else {
             SystemCalls.close(fd)
@@ -23,7 +23,7 @@ public final class FileLock: @unchecked Sendable {
 
     /// Takes the lock on an already open descriptor that this object then owns and closes.
     /// Returns nil (closing `fd`) if another process holds the lock.
-    public init?(descriptor fd: Int32, path: String) {
+    package init?(descriptor fd: Int32, path: String) {
         guard SystemCalls.tryExclusiveLock(fd) else {
             SystemCalls.close(fd)
             return nil

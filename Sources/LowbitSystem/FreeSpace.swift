@@ -1,13 +1,13 @@
 /// The free-space check made before an output is written.
-public enum FreeSpace {
+package enum FreeSpace {
     /// Bytes available to this process on the filesystem holding `directory`, or nil if it
     /// cannot be told.
-    public static func available(at directory: String) -> Int? {
+    package static func available(at directory: String) -> Int? {
         SystemCalls.availableBytes(at: directory)
     }
 
     /// Throws ``NotEnoughSpace`` if writing `bytes` into `directory` would not fit.
-    public static func check(bytes: Int, into directory: String, output: String) throws {
+    package static func check(bytes: Int, into directory: String, output: String) throws {
         guard let available = available(at: directory), bytes > available else { return }
         throw NotEnoughSpace(output: output, directory: directory, needed: bytes, available: available)
     }
@@ -15,11 +15,16 @@ public enum FreeSpace {
 
 /// An output that would not fit on its filesystem.
 public struct NotEnoughSpace: Error, CustomStringConvertible, Sendable {
+    /// The output that would not fit.
     public var output: String
+    /// The directory it would be written in.
     public var directory: String
+    /// Bytes the output needs.
     public var needed: Int
+    /// Bytes available on the directory's filesystem.
     public var available: Int
 
+    /// The message for the user, with both sizes and what to do.
     public var description: String {
         "\(output): not enough free space: the output needs \(Self.format(needed)), and \(directory) has \(Self.format(available)) available; free some space, choose another place, or pass --force to try anyway"
     }

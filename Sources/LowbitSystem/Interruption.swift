@@ -10,14 +10,14 @@ import Foundation
 ///
 /// The signal handlers (C, in `CLowbitSystem`) only write to a pipe; a watcher thread does the
 /// work in ordinary code.
-public enum Interruption {
+package enum Interruption {
     /// The exit status for a signal: 128 + its number, or 1 for SIGBUS.
-    public static func exitStatus(for signal: Int32) -> Int32 {
+    package static func exitStatus(for signal: Int32) -> Int32 {
         signal == SIGBUS ? 1 : 128 + signal
     }
 
     /// The conventional name of the signals Lowbit handles.
-    public static func name(of signal: Int32) -> String {
+    package static func name(of signal: Int32) -> String {
         switch signal {
         case SIGINT: "SIGINT"
         case SIGTERM: "SIGTERM"
@@ -32,7 +32,7 @@ public enum Interruption {
 
     /// Installs the handlers and starts the watcher. `activity` names what the process does
     /// ("lowbit convert"), for the message. Calling it again does nothing.
-    public static func install(activity: String) {
+    package static func install(activity: String) {
         installed.lock()
         defer { installed.unlock() }
         guard !isInstalled else { return }

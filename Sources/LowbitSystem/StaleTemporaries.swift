@@ -7,31 +7,31 @@ import Foundation
 /// as `DIR/.NAME.lowbit-PID.tmp`. Each is locked (``FileLock``) by its writer for the writer's
 /// whole life, so one whose lock can be taken is stale; one that a live run holds is never
 /// touched.
-public enum StaleTemporaries {
+package enum StaleTemporaries {
     /// The temporary name of file output `path` for this process.
-    public static func temporaryFilePath(for path: String) -> String {
+    package static func temporaryFilePath(for path: String) -> String {
         let (dir, base) = split(path)
         return "\(dir)/.\(base).lowbit-\(SystemCalls.processID)-\(UInt32.random(in: 0...UInt32.max)).tmp"
     }
 
     /// The temporary name of directory output `path` for this process.
-    public static func temporaryDirectoryPath(for path: String) -> String {
+    package static func temporaryDirectoryPath(for path: String) -> String {
         let (dir, base) = split(path)
         return "\(dir)/.\(base).lowbit-\(SystemCalls.processID).tmp"
     }
 
     /// A temporary output of `path` found on disk.
-    public struct Found: Sendable {
+    package struct Found: Sendable {
         /// Its path.
-        public var path: String
+        package var path: String
         /// The PID in its name (a hint only: PIDs are reused).
-        public var processID: Int32
+        package var processID: Int32
         /// Whether it is a directory.
-        public var isDirectory: Bool
+        package var isDirectory: Bool
     }
 
     /// Every temporary output of `path` on disk (both name patterns), live or stale.
-    public static func find(for path: String) -> [Found] {
+    package static func find(for path: String) -> [Found] {
         let (dir, base) = split(path)
         let prefix = ".\(base).lowbit-"
         var found: [Found] = []
@@ -49,7 +49,7 @@ public enum StaleTemporaries {
 
     /// Locks a temporary output if no live run holds it (it is stale). The caller owns the
     /// lock while it removes or resumes it.
-    public static func claim(_ found: Found) -> FileLock? {
+    package static func claim(_ found: Found) -> FileLock? {
         FileLock(path: found.path)
     }
 
@@ -57,7 +57,7 @@ public enum StaleTemporaries {
     /// leaves those that a live run holds. `keep` (a path) is not removed: a temporary output
     /// about to be resumed.
     @discardableResult
-    public static func removeStale(for path: String, except keep: String? = nil,
+    package static func removeStale(for path: String, except keep: String? = nil,
                                    note: (String) -> Void) -> [String] {
         var removed: [String] = []
         for found in find(for: path) where found.path != keep {

@@ -7,16 +7,16 @@ import Foundation
 /// ``unregister(_:)`` it when it is gone; the rename that publishes an output goes through
 /// ``publish(_:_:)``, which the interrupt path cannot cut in half: either the output is published
 /// before the cleanup starts, or the cleanup removes it and the rename never happens.
-public final class TemporaryOutputs: @unchecked Sendable {
+package final class TemporaryOutputs: @unchecked Sendable {
     /// The process-wide registry.
-    public static let shared = TemporaryOutputs()
+    package static let shared = TemporaryOutputs()
 
     /// A registered temporary output.
-    public struct Entry: Sendable {
+    package struct Entry: Sendable {
         /// The temporary path being written (a file or a directory).
-        public var temporary: String
+        package var temporary: String
         /// The path it is renamed to when complete.
-        public var final: String
+        package var final: String
     }
 
     private let lock = NSLock()
@@ -27,7 +27,7 @@ public final class TemporaryOutputs: @unchecked Sendable {
     init() {}
 
     /// Records a temporary output; returns the handle to unregister it with.
-    public func register(temporary: String, final: String) -> Int {
+    package func register(temporary: String, final: String) -> Int {
         lock.lock()
         defer { lock.unlock() }
         nextID += 1
@@ -36,7 +36,7 @@ public final class TemporaryOutputs: @unchecked Sendable {
     }
 
     /// Forgets a temporary output (it was published or removed by its writer).
-    public func unregister(_ id: Int) {
+    package func unregister(_ id: Int) {
         lock.lock()
         entries[id] = nil
         lock.unlock()
@@ -45,7 +45,7 @@ public final class TemporaryOutputs: @unchecked Sendable {
     /// Runs `rename` (the step that publishes the output) and unregisters `id`, unless the
     /// process is being cleaned up after a signal: then this never returns, because the process
     /// is about to exit.
-    public func publish(_ id: Int, _ rename: () throws -> Void) rethrows {
+    package func publish(_ id: Int, _ rename: () throws -> Void) rethrows {
         lock.lock()
         defer { lock.unlock() }
         while cleaning {
@@ -58,7 +58,7 @@ public final class TemporaryOutputs: @unchecked Sendable {
     }
 
     /// The outputs being written now.
-    public var current: [Entry] {
+    package var current: [Entry] {
         lock.lock()
         defer { lock.unlock() }
         return entries.keys.sorted().map { entries[$0]! }
@@ -67,7 +67,7 @@ public final class TemporaryOutputs: @unchecked Sendable {
     /// Removes every registered temporary output and blocks further publishing. Returns the
     /// final paths of the outputs that were abandoned (outer ones only: a file being written
     /// inside a temporary directory is not listed separately).
-    public func removeAll() -> [String] {
+    package func removeAll() -> [String] {
         lock.lock()
         cleaning = true
         let all = entries.keys.sorted().map { entries[$0]! }

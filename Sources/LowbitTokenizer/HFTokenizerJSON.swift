@@ -38,48 +38,48 @@ struct HFTokenizerJSON {
 
     init(_ json: JSONValue, config: JSONValue?) throws {
         guard case .object = json else {
-            throw TokenizerError(.badValue, field: "tokenizer.json", "is not a JSON object")
+            throw TokenizerError(.badValue, item: "tokenizer.json", "is not a JSON object")
         }
         guard let model = json["model"], case .object = model else {
-            throw TokenizerError(.missingField, field: "model", "tokenizer.json has no model")
+            throw TokenizerError(.missingField, item: "model", "tokenizer.json has no model")
         }
         let modelType = model["type"]?.stringValue ?? "BPE"
         guard modelType == "BPE" else {
-            throw TokenizerError(.unsupported, field: "model.type", "model '\(modelType)' is not supported (only BPE)")
+            throw TokenizerError(.unsupported, item: "model.type", "model '\(modelType)' is not supported (only BPE)")
         }
         for field in ["byte_fallback", "fuse_unk", "ignore_merges"] {
             if let v = model[field], v != .null, v.boolValue == nil {
-                throw TokenizerError(.badValue, field: "model.\(field)", "is not a boolean")
+                throw TokenizerError(.badValue, item: "model.\(field)", "is not a boolean")
             }
         }
         kind = model["byte_fallback"]?.boolValue == true ? .sentencePieceBPE : .byteLevelBPE
         fuseUnknown = model["fuse_unk"]?.boolValue ?? false
         for field in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let v = model[field], v != .null, v != .string("") {
-                throw TokenizerError(.unsupported, field: "model.\(field)", "is not supported by Lowbit's BPE")
+                throw TokenizerError(.unsupported, item: "model.\(field)", "is not supported by Lowbit's BPE")
             }
         }
         if let dropout = model["dropout"]?.doubleValue, dropout > 0 {
-            throw TokenizerError(.unsupported, field: "model.dropout", "BPE dropout makes tokenization random")
+            throw TokenizerError(.unsupported, item: "model.dropout", "BPE dropout makes tokenization random")
         }
         ignoreMerges = model["ignore_merges"]?.boolValue ?? false
 
         // Vocabulary: model.vocab plus added tokens, by id.
         guard let vocab = model["vocab"]?.objectValue else {
-            throw TokenizerError(.missingField, field: "model.vocab", "the BPE vocabulary is missing")
+            throw TokenizerError(.missingField, item: "model.vocab", "the BPE vocabulary is missing")
         }
         var byId: [Int: String] = [:]
         byId.reserveCapacity(vocab.count)
         for (text, idValue) in vocab {
             guard let id = idValue.intValue, id >= 0, id < 1 << 24 else {
-                throw TokenizerError(.badValue, field: "model.vocab[\(text)]", "is not a valid token id")
+                throw TokenizerError(.badValue, item: "model.vocab[\(text)]", "is not a valid token id")
             }
             byId[id] = text
         }
         addedTokens = []
         for (i, entry) in (json["added_tokens"]?.arrayValue ?? []).enumerated() {
             guard let id = entry["id"]?.intValue, id >= 0, id < 1 << 24, let content = entry["content"]?.stringValue else {
-                throw TokenizerError(.badValue, field: "added_tokens[\(i)]", "needs an id and a content")
+                throw TokenizerError(.badValue, item: "added_tokens[\(i)]", "needs an id and a content")
             }
             addedTokens.append(AddedToken(id: Int32(id), content: content,
                                           special: entry["special"]?.boolValue ?? false,
@@ -97,7 +97,7 @@ struct HFTokenizerJSON {
 
         // Merges: "a b" strings or ["a", "b"] arrays.
         guard let mergeValues = model["merges"]?.arrayValue else {
-            throw TokenizerError(.missingField, field: "model.merges", "the BPE merges are missing")
+            throw TokenizerError(.missingField, item: "model.merges", "the BPE merges are missing")
         }
         merges = try mergeValues.enumerated().map { i, value in
             if let s = value.stringValue, let space = s.firstIndex(of: " "), space != s.startIndex {
@@ -106,13 +106,13 @@ struct HFTokenizerJSON {
             if let pair = value.arrayValue, pair.count == 2, let a = pair[0].stringValue, let b = pair[1].stringValue {
                 return (a, b)
             }
-            throw TokenizerError(.badValue, field: "model.merges[\(i)]", "is neither \"a b\" nor [\"a\", \"b\"]")
+            throw TokenizerError(.badValue, item: "model.merges[\(i)]", "is neither \"a b\" nor [\"a\", \"b\"]")
         }
 
         let tokenIds: [String: Int32] = Dictionary(tokens.enumerated().map { ($0.element, Int32($0.offset)) },
                                                    uniquingKeysWith: { first, _ in first })
         if let unk = model["unk_token"], unk != .null, unk.stringValue == nil {
-            throw TokenizerError(.badValue, field: "model.unk_token", "is not a string")
+            throw TokenizerError(.badValue, item: "model.unk_token", "is not a string")
         }
         unknown = model["unk_token"]?.stringValue.flatMap { tokenIds[$0] }
 
@@ -136,7 +136,7 @@ struct HFTokenizerJSON {
             var byteLevel = false
             try Self.parsePreTokenizer(json["pre_tokenizer"], path: "pre_tokenizer", steps: &steps, byteLevel: &byteLevel)
             guard byteLevel else {
-                throw TokenizerError(.unsupported, field: "pre_tokenizer",
+                throw TokenizerError(.unsupported, item: "pre_tokenizer",
                                      "only byte-level BPE or SentencePiece-style BPE (model.byte_fallback) is supported (no ByteLevel pre-tokenizer found)")
             }
             preTokenizer = PreTokenizer(steps: steps)
@@ -240,7 +240,7 @@ struct HFTokenizerJSON {
             }
             return result
         case let other:
-            throw TokenizerError(.unsupported, field: path, "normalizer '\(other ?? "?")' is not supported (only NFC)")
+            throw TokenizerError(.unsupported, item: path, "normalizer '\(other ?? "?")' is not supported (only NFC)")
         }
     }
 
@@ -251,7 +251,7 @@ struct HFTokenizerJSON {
         switch value["type"]?.stringValue {
         case "Sequence":
             guard let parts = value["normalizers"]?.arrayValue else {
-                throw TokenizerError(.missingField, field: "\(path).normalizers", "a Sequence normalizer needs a list")
+                throw TokenizerError(.missingField, item: "\(path).normalizers", "a Sequence normalizer needs a list")
             }
             var steps: [SentencePieceSpacing.Step] = []
             for (i, part) in parts.enumerated() {
@@ -260,20 +260,20 @@ struct HFTokenizerJSON {
             return steps
         case "Prepend":
             guard let prefix = value["prepend"]?.stringValue else {
-                throw TokenizerError(.missingField, field: "\(path).prepend", "a Prepend normalizer needs a string")
+                throw TokenizerError(.missingField, item: "\(path).prepend", "a Prepend normalizer needs a string")
             }
             return [.prepend(Array(prefix.utf8))]
         case "Replace":
             guard let pattern = value["pattern"]?["String"]?.stringValue, !pattern.isEmpty else {
-                throw TokenizerError(.unsupported, field: "\(path).pattern",
+                throw TokenizerError(.unsupported, item: "\(path).pattern",
                                      "only a non-empty literal String pattern is supported in Replace")
             }
             guard let content = value["content"]?.stringValue else {
-                throw TokenizerError(.missingField, field: "\(path).content", "a Replace normalizer needs a content string")
+                throw TokenizerError(.missingField, item: "\(path).content", "a Replace normalizer needs a content string")
             }
             return [.replace(Array(pattern.utf8), with: Array(content.utf8))]
         case let other:
-            throw TokenizerError(.unsupported, field: path,
+            throw TokenizerError(.unsupported, item: path,
                                  "normalizer '\(other ?? "?")' is not supported with byte_fallback BPE (only Prepend, Replace, Sequence)")
         }
     }
@@ -287,18 +287,18 @@ struct HFTokenizerJSON {
         case "Sequence":
             let parts = value["pretokenizers"]?.arrayValue ?? []
             guard parts.count <= 1 else {
-                throw TokenizerError(.unsupported, field: "\(path).pretokenizers",
+                throw TokenizerError(.unsupported, item: "\(path).pretokenizers",
                                      "only a single Metaspace pre-tokenizer is supported with byte_fallback BPE")
             }
             return try parts.first.flatMap { try parseMetaspace($0, path: "\(path).pretokenizers[0]") }
         case "Metaspace":
             guard let replacement = value["replacement"]?.stringValue, !replacement.isEmpty else {
-                throw TokenizerError(.badValue, field: "\(path).replacement", "Metaspace needs a replacement character")
+                throw TokenizerError(.badValue, item: "\(path).replacement", "Metaspace needs a replacement character")
             }
             let scheme: SentencePieceSpacing.PrependScheme
             if let name = value["prepend_scheme"]?.stringValue {
                 guard let s = SentencePieceSpacing.PrependScheme(rawValue: name) else {
-                    throw TokenizerError(.badValue, field: "\(path).prepend_scheme", "unknown prepend scheme '\(name)'")
+                    throw TokenizerError(.badValue, item: "\(path).prepend_scheme", "unknown prepend scheme '\(name)'")
                 }
                 scheme = s
             } else {
@@ -307,7 +307,7 @@ struct HFTokenizerJSON {
             return SentencePieceSpacing.Metaspace(replacement: Array(replacement.utf8), prependScheme: scheme,
                                                   split: value["split"]?.boolValue ?? true)
         case let other:
-            throw TokenizerError(.unsupported, field: path,
+            throw TokenizerError(.unsupported, item: path,
                                  "pre-tokenizer '\(other ?? "?")' is not supported with byte_fallback BPE (only Metaspace)")
         }
     }
@@ -322,7 +322,7 @@ struct HFTokenizerJSON {
             }
         case "ByteLevel":
             if value["add_prefix_space"]?.boolValue == true {
-                throw TokenizerError(.unsupported, field: "\(path).add_prefix_space", "ByteLevel add_prefix_space is not supported")
+                throw TokenizerError(.unsupported, item: "\(path).add_prefix_space", "ByteLevel add_prefix_space is not supported")
             }
             byteLevel = true
             if value["use_regex"]?.boolValue ?? true { steps.append(PreTokenizer.Step(.gpt2)) }
@@ -330,19 +330,19 @@ struct HFTokenizerJSON {
             steps.append(PreTokenizer.Step(.numbers(individual: value["individual_digits"]?.boolValue ?? false)))
         case "Split":
             guard let regex = value["pattern"]?["Regex"]?.stringValue else {
-                throw TokenizerError(.unsupported, field: "\(path).pattern", "only Regex split patterns are supported")
+                throw TokenizerError(.unsupported, item: "\(path).pattern", "only Regex split patterns are supported")
             }
             guard let pattern = SplitPattern(regex: regex) else {
-                throw TokenizerError(.unsupported, field: "\(path).pattern.Regex",
+                throw TokenizerError(.unsupported, item: "\(path).pattern.Regex",
                                      "split regex \(regex) is not one Lowbit implements")
             }
             let behaviorName = value["behavior"]?.stringValue ?? "Isolated"
             guard let behavior = SplitBehavior(rawValue: behaviorName) else {
-                throw TokenizerError(.badValue, field: "\(path).behavior", "unknown split behavior '\(behaviorName)'")
+                throw TokenizerError(.badValue, item: "\(path).behavior", "unknown split behavior '\(behaviorName)'")
             }
             steps.append(PreTokenizer.Step(pattern, behavior, invert: value["invert"]?.boolValue ?? false))
         case let other:
-            throw TokenizerError(.unsupported, field: path, "pre-tokenizer '\(other ?? "?")' is not supported")
+            throw TokenizerError(.unsupported, item: path, "pre-tokenizer '\(other ?? "?")' is not supported")
         }
     }
 
@@ -357,17 +357,17 @@ struct HFTokenizerJSON {
             }
         case "TemplateProcessing":
             guard let single = value["single"]?.arrayValue else {
-                throw TokenizerError(.missingField, field: "\(path).single", "template has no 'single' form")
+                throw TokenizerError(.missingField, item: "\(path).single", "template has no 'single' form")
             }
             var seenSequence = false
             for (i, item) in single.enumerated() {
                 if item["Sequence"] != nil { seenSequence = true; continue }
                 guard let name = item["SpecialToken"]?["id"]?.stringValue else {
-                    throw TokenizerError(.badValue, field: "\(path).single[\(i)]", "is neither a Sequence nor a SpecialToken")
+                    throw TokenizerError(.badValue, item: "\(path).single[\(i)]", "is neither a Sequence nor a SpecialToken")
                 }
                 let listed = value["special_tokens"]?[name]?["ids"]?.arrayValue?.compactMap { $0.intValue.map(Int32.init) }
                 guard let tokenIds = listed ?? ids[name].map({ [$0] }) else {
-                    throw TokenizerError(.badValue, field: "\(path).special_tokens", "unknown special token '\(name)'")
+                    throw TokenizerError(.badValue, item: "\(path).special_tokens", "unknown special token '\(name)'")
                 }
                 if seenSequence { suffix += tokenIds } else { prefix += tokenIds }
             }
@@ -375,7 +375,7 @@ struct HFTokenizerJSON {
             if let cls = value["cls"]?.arrayValue, cls.count == 2, let id = cls[1].intValue { prefix.append(Int32(id)) }
             if let sep = value["sep"]?.arrayValue, sep.count == 2, let id = sep[1].intValue { suffix.append(Int32(id)) }
         case let other:
-            throw TokenizerError(.unsupported, field: path, "post-processor '\(other ?? "?")' is not supported")
+            throw TokenizerError(.unsupported, item: path, "post-processor '\(other ?? "?")' is not supported")
         }
     }
 }

@@ -18,24 +18,31 @@ public enum SplitBehavior: String, Sendable, Hashable, CaseIterable {
 public struct PreTokenizer: Sendable, Hashable {
     /// One split step.
     public struct Step: Sendable, Hashable, CustomStringConvertible {
+        /// The regex the step splits on.
         public var pattern: SplitPattern
+        /// What happens to the matched text (kept as its own piece, merged, removed).
         public var behavior: SplitBehavior
         /// Split on what the pattern does not match instead.
         public var invert: Bool
 
+        /// A step splitting on `pattern` with `behavior`, or on what it does not match when
+        /// `invert`.
         public init(_ pattern: SplitPattern, _ behavior: SplitBehavior = .isolated, invert: Bool = false) {
             self.pattern = pattern
             self.behavior = behavior
             self.invert = invert
         }
 
+        /// `Split(regex, behavior[, inverted])`.
         public var description: String {
             "Split(\(pattern.regex), \(behavior.rawValue)\(invert ? ", inverted" : ""))"
         }
     }
 
+    /// The split steps, applied in order.
     public var steps: [Step]
 
+    /// A pre-tokenizer applying `steps` in order.
     public init(steps: [Step]) { self.steps = steps }
 
     /// The words of `text`, in order (for inspection; encoding works on bytes directly).

@@ -3,19 +3,21 @@
 /// llama.cpp switches behaviour on this name: the split regexes, and for Llama 3 (`llama-bpe`)
 /// also "ignore merges" (a word that is a vocabulary entry becomes that token) and adding BOS.
 /// The converter writes the name for a tokenizer.json with ``name(for:ignoreMerges:)``, which
-/// fails with ``TokenizerError/Kind/unknownPreTokenizer`` on a configuration not in the table
+/// fails with ``TokenizerErrorKind/unknownPreTokenizer`` on a configuration not in the table
 /// rather than guess.
 public enum PreTokenizerTable {
     /// One behaviour and the names llama.cpp accepts for it.
     public struct Entry: Sendable {
         /// The name Lowbit writes (first) and the other names llama.cpp maps to the same behaviour.
         public var names: [String]
+        /// The split steps llama.cpp applies for these names.
         public var preTokenizer: PreTokenizer
         /// llama.cpp sets `ignore_merges` for this name.
         public var ignoreMerges: Bool
         /// llama.cpp adds BOS by default for this name (`tokenizer.ggml.add_bos_token` overrides).
         public var addsBOSByDefault: Bool
 
+        /// The name Lowbit writes to `tokenizer.ggml.pre`.
         public var name: String { names[0] }
     }
 
@@ -45,7 +47,7 @@ public enum PreTokenizerTable {
     public static func entry(named name: String) throws -> Entry {
         let key = name.isEmpty ? "default" : name
         guard let entry = entries.first(where: { $0.names.contains(key) }) else {
-            throw TokenizerError(.unknownPreTokenizer, field: "tokenizer.ggml.pre",
+            throw TokenizerError(.unknownPreTokenizer, item: "tokenizer.ggml.pre",
                                  "pre-tokenizer '\(name)' is not one Lowbit implements (known: \(entries.map(\.name).joined(separator: ", ")))")
         }
         return entry
@@ -56,7 +58,7 @@ public enum PreTokenizerTable {
         if let entry = entries.first(where: { $0.preTokenizer == preTokenizer && $0.ignoreMerges == ignoreMerges }) {
             return entry.name
         }
-        throw TokenizerError(.unknownPreTokenizer, field: "pre_tokenizer",
+        throw TokenizerError(.unknownPreTokenizer, item: "pre_tokenizer",
                              "no llama.cpp pre-tokenizer is known for \(preTokenizer.steps.map(\.description)) with ignore_merges=\(ignoreMerges); refusing to guess")
     }
 }

@@ -71,7 +71,7 @@ struct SentencePieceModelFile {
     }
 
     static func error(_ reason: String) -> TokenizerError {
-        TokenizerError(.badValue, field: "tokenizer.model", reason)
+        TokenizerError(.badValue, item: "tokenizer.model", reason)
     }
 }
 
@@ -139,7 +139,7 @@ extension TokenizerExport {
         scores = file.scores
         if let size = vocabularySize {
             guard size >= tokens.count else {
-                throw TokenizerError(.badValue, field: "vocab_size", "is \(size) but the tokenizer has \(tokens.count) tokens")
+                throw TokenizerError(.badValue, item: "vocab_size", "is \(size) but the tokenizer has \(tokens.count) tokens")
             }
             for i in tokens.count..<size {
                 tokens.append("[PAD\(i)]")

@@ -35,6 +35,7 @@ public enum SplitPattern: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The regex.
     public var description: String { regex }
 
     /// Recognises a regex spelling (tokenizer.json's, or llama.cpp's case-expanded variant).

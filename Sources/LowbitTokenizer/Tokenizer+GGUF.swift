@@ -23,30 +23,30 @@ struct GGUFTokenizerKeys {
 
     func string(_ key: String) throws -> String? {
         guard let v = values[key] else { return nil }
-        guard let s = v.stringValue else { throw TokenizerError(.badValue, field: key, "is not a string") }
+        guard let s = v.stringValue else { throw TokenizerError(.badValue, item: key, "is not a string") }
         return s
     }
 
     func bool(_ key: String) throws -> Bool? {
         guard let v = values[key] else { return nil }
-        guard let b = v.boolValue else { throw TokenizerError(.badValue, field: key, "is not a boolean") }
+        guard let b = v.boolValue else { throw TokenizerError(.badValue, item: key, "is not a boolean") }
         return b
     }
 
     func id(_ key: String) throws -> Int32? {
         guard let v = values[key] else { return nil }
         guard let i = v.intValue, let id = Int32(exactly: i) else {
-            throw TokenizerError(.badValue, field: key, "is not a token id")
+            throw TokenizerError(.badValue, item: key, "is not a token id")
         }
         return id
     }
 
     func strings(_ key: String) throws -> [String]? {
         guard let v = values[key] else { return nil }
-        guard let array = v.arrayValue else { throw TokenizerError(.badValue, field: key, "is not an array") }
+        guard let array = v.arrayValue else { throw TokenizerError(.badValue, item: key, "is not an array") }
         return try array.enumerated().map { i, element in
             guard let s = element.stringValue else {
-                throw TokenizerError(.badValue, field: "\(key)[\(i)]", "is not a string")
+                throw TokenizerError(.badValue, item: "\(key)[\(i)]", "is not a string")
             }
             return s
         }
@@ -54,10 +54,10 @@ struct GGUFTokenizerKeys {
 
     func numbers(_ key: String) throws -> [Double]? {
         guard let v = values[key] else { return nil }
-        guard let array = v.arrayValue else { throw TokenizerError(.badValue, field: key, "is not an array") }
+        guard let array = v.arrayValue else { throw TokenizerError(.badValue, item: key, "is not an array") }
         return try array.enumerated().map { i, element in
             guard let d = element.doubleValue else {
-                throw TokenizerError(.badValue, field: "\(key)[\(i)]", "is not a number")
+                throw TokenizerError(.badValue, item: "\(key)[\(i)]", "is not a number")
             }
             return d
         }
@@ -67,10 +67,10 @@ struct GGUFTokenizerKeys {
 extension VocabularySpec {
     init(gguf keys: GGUFTokenizerKeys) throws {
         guard let modelName = try keys.string("tokenizer.ggml.model") else {
-            throw TokenizerError(.missingField, field: "tokenizer.ggml.model", "the file has no tokenizer")
+            throw TokenizerError(.missingField, item: "tokenizer.ggml.model", "the file has no tokenizer")
         }
         guard var tokens = try keys.strings("tokenizer.ggml.tokens") else {
-            throw TokenizerError(.missingField, field: "tokenizer.ggml.tokens", "the vocabulary is missing")
+            throw TokenizerError(.missingField, item: "tokenizer.ggml.tokens", "the vocabulary is missing")
         }
         // llama.cpp reads token texts as C strings: a NUL ends the text.
         for i in tokens.indices where tokens[i].utf8.contains(0) {
@@ -79,12 +79,12 @@ extension VocabularySpec {
         var types = [TokenType](repeating: .normal, count: tokens.count)
         if let raw = try keys.numbers("tokenizer.ggml.token_type") {
             guard raw.count == tokens.count else {
-                throw TokenizerError(.badValue, field: "tokenizer.ggml.token_type",
+                throw TokenizerError(.badValue, item: "tokenizer.ggml.token_type",
                                      "has \(raw.count) entries for \(tokens.count) tokens")
             }
             for (i, t) in raw.enumerated() {
                 guard let type = TokenType(rawValue: Int32(exactly: t) ?? 0) else {
-                    throw TokenizerError(.badValue, field: "tokenizer.ggml.token_type[\(i)]", "unknown token type \(t)")
+                    throw TokenizerError(.badValue, item: "tokenizer.ggml.token_type[\(i)]", "unknown token type \(t)")
                 }
                 types[i] = type
             }
@@ -95,11 +95,11 @@ extension VocabularySpec {
         case "gpt2":
             self.init(kind: .byteLevelBPE, tokens: tokens, types: types)
             guard let merges = try keys.strings("tokenizer.ggml.merges") else {
-                throw TokenizerError(.missingField, field: "tokenizer.ggml.merges", "a BPE vocabulary needs merges")
+                throw TokenizerError(.missingField, item: "tokenizer.ggml.merges", "a BPE vocabulary needs merges")
             }
             self.merges = try merges.enumerated().map { i, merge in
                 guard let space = merge.utf8.firstIndex(of: 0x20, after: 1) else {
-                    throw TokenizerError(.badValue, field: "tokenizer.ggml.merges[\(i)]", "'\(merge)' is not two tokens")
+                    throw TokenizerError(.badValue, item: "tokenizer.ggml.merges[\(i)]", "'\(merge)' is not two tokens")
                 }
                 return (String(merge[..<space]), String(merge[merge.index(after: space)...]))
             }
@@ -116,7 +116,7 @@ extension VocabularySpec {
         case "llama":
             self.init(kind: .sentencePiece, tokens: tokens, types: types)
             guard let scores = try keys.numbers("tokenizer.ggml.scores") else {
-                throw TokenizerError(.missingField, field: "tokenizer.ggml.scores", "a SentencePiece vocabulary needs scores")
+                throw TokenizerError(.missingField, item: "tokenizer.ggml.scores", "a SentencePiece vocabulary needs scores")
             }
             self.scores = scores.map { Float($0) }
             bos = 1
@@ -125,7 +125,7 @@ extension VocabularySpec {
             addBOS = true
             addSpacePrefix = try keys.bool("tokenizer.ggml.add_space_prefix") ?? true
         default:
-            throw TokenizerError(.unsupported, field: "tokenizer.ggml.model",
+            throw TokenizerError(.unsupported, item: "tokenizer.ggml.model",
                                  "tokenizer model '\(modelName)' is not supported (only 'gpt2' byte-level BPE and 'llama' SentencePiece)")
         }
         for (key, path) in [("tokenizer.ggml.bos_token_id", \VocabularySpec.bos),

@@ -32,9 +32,13 @@ public final class Tokenizer: Sendable {
     let prefixIds: [Int32]
     let suffixIds: [Int32]
 
+    /// The beginning-of-sequence token, if the model has one.
     public let bosTokenId: Int32?
+    /// The end-of-sequence token, if the model has one.
     public let eosTokenId: Int32?
+    /// The token for text the vocabulary cannot spell, if the model has one.
     public let unknownTokenId: Int32?
+    /// The padding token, if the model has one.
     public let paddingTokenId: Int32?
     /// llama.cpp's name of the pre-tokenizer (`llama-bpe`, `smollm`, `gpt-2`, `qwen2`, `default`,
     /// ...; empty for SentencePiece models; "custom" for a tokenizer.json whose pre-tokenizer Lowbit

@@ -12,17 +12,25 @@ public struct TokenizerExport: Sendable {
     public var model: String
     /// `tokenizer.ggml.pre`: llama.cpp's pre-tokenizer name (empty for SentencePiece).
     public var preTokenizer: String
+    /// `tokenizer.ggml.tokens`: the vocabulary, by token id.
     public var tokens: [String]
+    /// `tokenizer.ggml.token_type`: the type of each token.
     public var tokenTypes: [TokenType]
     /// SentencePiece scores (empty for BPE).
     public var scores: [Float]
     /// BPE merges, "left right", in rank order.
     public var merges: [String]
+    /// `tokenizer.ggml.bos_token_id`.
     public var bosTokenId: Int32?
+    /// `tokenizer.ggml.eos_token_id`.
     public var eosTokenId: Int32?
+    /// `tokenizer.ggml.unknown_token_id`.
     public var unknownTokenId: Int32?
+    /// `tokenizer.ggml.padding_token_id`.
     public var paddingTokenId: Int32?
+    /// `tokenizer.ggml.add_bos_token`: put the BOS token before the text.
     public var addBOS: Bool
+    /// `tokenizer.ggml.add_eos_token`: put the EOS token after the text.
     public var addEOS: Bool
     /// SentencePiece: prepend a space to the text (`tokenizer.ggml.add_space_prefix`).
     public var addSpacePrefix: Bool
@@ -48,7 +56,7 @@ public struct TokenizerExport: Sendable {
         tokenTypes = hf.types
         if let size = vocabularySize {
             guard size >= tokens.count else {
-                throw TokenizerError(.badValue, field: "vocab_size",
+                throw TokenizerError(.badValue, item: "vocab_size",
                                      "is \(size) but the tokenizer has \(tokens.count) tokens")
             }
             for i in tokens.count..<size {
@@ -117,7 +125,7 @@ public struct TokenizerExport: Sendable {
         case "gpt2": return try byteLevelTokenizerJSON()
         case "llama": return try sentencePieceTokenizerJSON()
         default:
-            throw TokenizerError(.unsupported, field: "tokenizer.ggml.model",
+            throw TokenizerError(.unsupported, item: "tokenizer.ggml.model",
                                  "writing tokenizer.json is implemented for 'gpt2' and 'llama' only, not '\(model)'")
         }
     }
@@ -162,7 +170,7 @@ public struct TokenizerExport: Sendable {
 
     private func sentencePieceTokenizerJSON() throws -> JSONValue {
         guard scores.count == tokens.count, tokenTypes.count == tokens.count else {
-            throw TokenizerError(.badValue, field: "tokenizer.ggml.scores",
+            throw TokenizerError(.badValue, item: "tokenizer.ggml.scores",
                                  "has \(scores.count) scores and \(tokenTypes.count) types for \(tokens.count) tokens")
         }
         let pairs = SentencePieceMerges.merges(tokens: tokens, scores: scores, types: tokenTypes)

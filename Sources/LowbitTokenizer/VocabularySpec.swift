@@ -81,7 +81,7 @@ extension Tokenizer {
             model = .sentencePieceBPE(bpe, spec.spacing, SpecialTokenMatcher(spec.normalizedSpecials))
         case .sentencePiece:
             guard spec.scores.count == count else {
-                throw TokenizerError(.badValue, field: "tokenizer.ggml.scores",
+                throw TokenizerError(.badValue, item: "tokenizer.ggml.scores",
                                      "has \(spec.scores.count) scores for \(count) tokens")
             }
             var byteTokens = [Int32](repeating: -1, count: 256)
@@ -106,7 +106,7 @@ extension Tokenizer {
         }
         for id in [spec.bos, spec.eos, spec.unknown, spec.padding] + spec.prefixIds.map(Optional.some) {
             if let id, id < 0 || Int(id) >= count {
-                throw TokenizerError(.badValue, field: "special token id",
+                throw TokenizerError(.badValue, item: "special token id",
                                      "token id \(id) is outside the vocabulary of \(count) tokens")
             }
         }
@@ -126,7 +126,7 @@ extension Tokenizer {
             let result = textTable.lookup(Array((pair.0 + pair.1).utf8))
             guard let left, let right, let result else {
                 if spec.strictMerges {
-                    throw TokenizerError(.badValue, field: "\(spec.mergesField)[\(rank)]",
+                    throw TokenizerError(.badValue, item: "\(spec.mergesField)[\(rank)]",
                                          "merge '\(pair.0) \(pair.1)' uses a token that is not in the vocabulary")
                 }
                 continue

@@ -2,14 +2,6 @@ import ArgumentParser
 import LowbitFormats
 import LowbitSystem
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The exit statuses of `lowbit`, the same for every subcommand (documented in the README):
 ///
 /// | status | meaning |
@@ -72,12 +64,6 @@ enum ErrorReporter {
 
     private static func terminate(_ status: ExitStatus) -> Never {
         // exit(3) flushes standard output.
-        #if canImport(Glibc)
-        Glibc.exit(status.rawValue)
-        #elseif canImport(Musl)
-        Musl.exit(status.rawValue)
-        #else
-        Darwin.exit(status.rawValue)
-        #endif
+        SystemCalls.exit(status.rawValue)
     }
 }

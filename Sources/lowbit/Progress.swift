@@ -1,11 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+import LowbitSystem
 
 /// A one-line progress bar on standard error: items done of the total, bytes done of the total,
 /// the rate in bytes per second and the estimated time left.
@@ -30,7 +24,7 @@ final class ProgressBar: @unchecked Sendable {
     private let start: UInt64
 
     /// Whether standard error is a terminal.
-    static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
+    static var standardErrorIsTerminal: Bool { SystemCalls.standardErrorIsTerminal }
 
     /// A bar for `totalItems` items holding `totalBytes` bytes. `enabled` defaults to whether
     /// standard error is a terminal.
@@ -111,14 +105,10 @@ final class ProgressBar: @unchecked Sendable {
     }
 
     private static func terminalWidth() -> Int {
-        var size = winsize()
-        if ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
-        return 80
+        SystemCalls.standardErrorColumns ?? 80
     }
 
     private static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        DispatchTime.now().uptimeNanoseconds
     }
 }

@@ -114,7 +114,7 @@ struct JSONParserTests {
             _ = try JSONValue.parse(text)
             Issue.record("duplicate accepted")
         } catch let error as JSONError {
-            #expect(error.kind == .duplicateKey && error.key == "k57")
+            #expect(error.kind == .duplicateKey && error.item == "k57")
             #expect(error.offset == text.utf8.count - 9)
             #expect(error.description.contains("k57"))
         }

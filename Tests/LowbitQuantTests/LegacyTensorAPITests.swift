@@ -62,11 +62,11 @@ private func randomRows(_ count: Int, seed: UInt64) -> [Float] {
         do {
             _ = try TensorDecoder.decode(lattice, from: source)
         } catch let error as QuantError {
-            #expect(error.kind == .unsupportedType && error.tensor == "odd")
+            #expect(error.kind == .unsupportedType && error.item == "odd" && error.file == "m")
         }
         let q8 = TensorInfo(name: "q", type: .ggml(.q8_0), shape: [32, 2], offset: 0, byteCount: 68, file: "m")
         let short = MemorySource(tensors: [q8], data: [UInt8](repeating: 0, count: 68))
-        #expect(throws: QuantError(.badSize, tensor: "q", "rows 1..<3 lie outside the 2 rows of the tensor")) {
+        #expect(throws: QuantError(.badSize, file: "m", item: "q", "rows 1..<3 lie outside the 2 rows of the tensor")) {
             try TensorDecoder.decode(q8, from: short, rows: 1..<3)
         }
         var lying = q8

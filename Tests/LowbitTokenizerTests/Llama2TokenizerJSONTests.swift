@@ -187,7 +187,7 @@ import Testing
             _ = try Tokenizer(tokenizerJSON: try json())
             Issue.record("no error for \(field)", sourceLocation: sourceLocation)
         } catch let error as TokenizerError {
-            #expect(error.field == field, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.item == field, "\(error)", sourceLocation: sourceLocation)
         } catch {
             Issue.record("\(error)", sourceLocation: sourceLocation)
         }

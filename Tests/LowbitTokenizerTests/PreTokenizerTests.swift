@@ -68,7 +68,7 @@ import LowbitTokenizer
                              (#"{"type":"ByteLevel","add_prefix_space":true}"#, "pre_tokenizer.add_prefix_space"),
                              ("null", "pre_tokenizer")] {
             let error = #expect(throws: TokenizerError.self) { try Tokenizer(tokenizerJSON: try json(pre)) }
-            #expect(error?.field == field)
+            #expect(error?.item == field)
         }
         let unknown = #expect(throws: TokenizerError.self) {
             try TokenizerExport(tokenizerJSON: try json(#"{"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":false},{"type":"ByteLevel","use_regex":true}]}"#), config: nil)
@@ -78,7 +78,7 @@ import LowbitTokenizer
 
     @Test func ggufErrorsNameTheKey() {
         let missing = #expect(throws: TokenizerError.self) { try Tokenizer(ggufMetadata: []) }
-        #expect(missing?.field == "tokenizer.ggml.model")
+        #expect(missing?.item == "tokenizer.ggml.model")
         let bert = #expect(throws: TokenizerError.self) {
             try Tokenizer(ggufMetadata: [("tokenizer.ggml.model", .string("bert")),
                                          ("tokenizer.ggml.tokens", .array(.string, [.string("a")]))])

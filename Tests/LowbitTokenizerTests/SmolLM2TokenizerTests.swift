@@ -118,7 +118,7 @@ func smolLM2TokenizerJSON() throws -> JSONValue {
     let merges = metadata["tokenizer.ggml.merges"]!.arrayValue!
     let vocab = JSONValue.object(tokens.enumerated().map { ($0.element.stringValue!, .integer(Int64($0.offset))) })
     guard case .object(var members) = try TokenizerFixtures.json("smollm2-hf-skeleton.json") else {
-        throw TokenizerError(.badValue, field: "skeleton", "not an object")
+        throw TokenizerError(.badValue, item: "skeleton", "not an object")
     }
     for i in members.indices where members[i].key == "model" {
         guard case .object(var model) = members[i].value else { continue }
