@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .library(name: "LowbitSystem", targets: ["LowbitSystem"]),
         .library(name: "LowbitFormats", targets: ["LowbitFormats"]),
+        .library(name: "LowbitModels", targets: ["LowbitModels"]),
         .library(name: "LowbitQuant", targets: ["LowbitQuant"]),
         .library(name: "LowbitTokenizer", targets: ["LowbitTokenizer"]),
         .library(name: "LowbitConvert", targets: ["LowbitConvert"]),
@@ -35,15 +36,17 @@ let package = Package(
         // Temporary outputs, locks, stale clean-up, free space and signals: the reliability layer.
         .target(name: "LowbitSystem", dependencies: ["CLowbitSystem"], swiftSettings: swiftSettings),
         .target(name: "LowbitFormats", dependencies: ["LowbitSystem"], swiftSettings: swiftSettings),
+        // The architecture seam: one file per model family, and the registry that picks one.
+        .target(name: "LowbitModels", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
         .target(name: "LowbitTokenizer", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
         .target(name: "LowbitQuant", dependencies: ["LowbitSystem", "LowbitFormats"], swiftSettings: swiftSettings),
         .target(
             name: "LowbitConvert",
-            dependencies: ["LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer"],
+            dependencies: ["LowbitSystem", "LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitTokenizer"],
             swiftSettings: swiftSettings),
         .target(
             name: "LowbitEval",
-            dependencies: ["LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd", "CLowbitKernels"],
+            dependencies: ["LowbitSystem", "LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd", "CLowbitKernels"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit",
@@ -62,10 +65,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "LowbitSystemTests", dependencies: ["LowbitSystem"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitFormatsTests", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitModelsTests", dependencies: ["LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitQuantTests", dependencies: ["LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitConvert", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitConvert", "LowbitModels", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitCLITests", dependencies: ["lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 import LowbitQuant
 
 /// Where a conversion writes.
@@ -146,8 +147,9 @@ private struct Planner {
         guard case .gguf(let target) = options.target else {
             throw ConvertError.badOption("type \(options.target.name) cannot be written to GGUF", file: plan.output.path)
         }
-        var policy = GGUFTypePolicy(target: target, tensorNames: named.map(\.1), layerCount: hyper?.layerCount ?? 0,
-                                    queryHeadsPerKVHead: hyper.map { $0.headCount / $0.kvHeadCount } ?? 1)
+        let facts = hyper?.typePolicyFacts
+        var policy = GGUFTypePolicy(target: target, tensorNames: named.map(\.1), layerCount: facts?.layerCount ?? 0,
+                                    queryHeadsPerKVHead: facts?.queryHeadsPerKVHead ?? 1)
         policy.keepPatterns = options.keep
         for rule in options.tensorTypeRules { try policy.addTensorTypeRule(rule) }
         policy.outputTensorType = options.outputTensorType

@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 import LowbitQuant
 import LowbitSystem
 import LowbitTokenizer
@@ -328,10 +329,7 @@ public struct Converter {
 /// Name rules shared by planning and config writing.
 enum JobPlanning {
     /// A Hugging Face decoder linear weight (`model.layers.N.(self_attn|mlp).X_proj.weight`).
-    static func isLinear(_ name: String) -> Bool {
-        name.hasPrefix("model.layers.") && name.hasSuffix("_proj.weight")
-            && (name.contains(".self_attn.") || name.contains(".mlp."))
-    }
+    static func isLinear(_ name: String) -> Bool { LlamaTensorNames.isDecoderLinear(hfName: name) }
 
     /// `a.b.weight` -> `a.b`.
     static func module(_ name: String) -> String { CompressedTensorsLayout.prefix(of: name) }

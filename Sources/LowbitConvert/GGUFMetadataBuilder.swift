@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 import LowbitTokenizer
 
 /// The key-values of a GGUF output: copied from a GGUF input, or built from a Hugging Face
@@ -17,7 +18,7 @@ struct GGUFMetadataBuilder {
         case .gguf:
             kv = input.source.metadata.filter { !Self.ownKeys.contains($0.key) }
         case .huggingFace:
-            kv = [("general.architecture", .string("llama"))]
+            kv = [("general.architecture", .string(Llama.ggufArchitecture))]
             if let dir = input.directory {
                 kv.append(("general.name", .string((dir as NSString).lastPathComponent)))
             }
@@ -36,8 +37,8 @@ struct GGUFMetadataBuilder {
         guard let path = input.directoryFile("tokenizer.json") else {
             throw ConvertError.missingInput("no tokenizer.json beside the checkpoint: llama.cpp cannot run a GGUF without a tokenizer")
         }
-        let json = try ModelInput.readJSON(path)
-        let config = try input.directoryFile("tokenizer_config.json").map(ModelInput.readJSON)
+        let json = try JSONValue.read(file: path)
+        let config = try input.directoryFile("tokenizer_config.json").map(JSONValue.read(file:))
         let export = try TokenizerExport(tokenizerJSON: json, config: config, vocabularySize: vocabularySize)
         return export.ggufMetadata
     }

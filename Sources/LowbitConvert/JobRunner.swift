@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 import LowbitQuant
 import LowbitSystem
 
@@ -85,7 +86,7 @@ struct JobRunner {
     func decodeStrip(_ tensor: TensorInfo, _ rows: Range<Int>) throws -> [Float] {
         var values = try TensorDecoder.decode(tensor, from: source, rows: rows)
         if let rot = job.rotary {
-            let permutation = try RotaryPermutation(rows: job.rows, heads: rot.heads)
+            let permutation = try RotaryPermutation(rows: job.rows, heads: rot.heads, file: source.path, item: tensor.name)
             let width = job.rowLength
             let original = values
             values.withUnsafeMutableBufferPointer { dst in

@@ -1,16 +1,12 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 
 /// A model opened for conversion: its tensors, how they are named, and what is known of the
 /// model around them (hyperparameters, tokenizer files).
 public struct ModelInput: Sendable {
     /// How the input names its tensors, and so which rotary row order Q/K use.
-    public enum Naming: Sendable, Equatable {
-        /// `model.layers.N.self_attn.q_proj.weight`, half-split rotary pairs.
-        case huggingFace
-        /// `blk.N.attn_q.weight`, adjacent rotary pairs.
-        case gguf
-    }
+    public typealias Naming = TensorNameLayout
 
     public let source: any TensorSource
     public let naming: Naming
@@ -31,11 +27,9 @@ public struct ModelInput: Sendable {
             naming = .gguf
             directory = nil
             config = nil
-            hyperparameters = source.metadataValue("general.architecture")?.stringValue == "llama"
-                ? try LlamaHyperparameters(gguf: source) : nil
-            if let arch = source.metadataValue("general.architecture")?.stringValue, arch != "llama" {
-                throw ConvertError.unsupportedArchitecture(arch)
-            }
+            // A GGUF without `general.architecture` is converted as plain tensors.
+            hyperparameters = source.metadataValue("general.architecture") == nil
+                ? nil : try ArchitectureRegistry.hyperparameters(gguf: source)
         case .safetensors:
             naming = source.tensors.contains { $0.name.hasPrefix("blk.") || $0.name == "token_embd.weight" } ? .gguf : .huggingFace
             var isDirectory: ObjCBool = false
@@ -47,29 +41,15 @@ public struct ModelInput: Sendable {
             }
             let configPath = (dir as NSString).appendingPathComponent("config.json")
             if FileManager.default.fileExists(atPath: configPath) {
-                let json = try Self.readJSON(configPath)
+                let json = try JSONValue.read(file: configPath)
                 config = json
-                hyperparameters = try LlamaHyperparameters(hfConfig: json, file: configPath)
+                hyperparameters = try ArchitectureRegistry.hyperparameters(hfConfig: json, file: configPath)
                 directory = dir
             } else {
                 config = nil
                 hyperparameters = nil
                 directory = isDirectory.boolValue ? dir : nil
             }
-        }
-    }
-
-    /// Reads and parses a JSON file.
-    public static func readJSON(_ path: String) throws -> JSONValue {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FormatError(.io, file: path, "cannot read")
-        }
-        do {
-            return try data.withUnsafeBytes { try JSONValue.parse($0) }
-        } catch let error as FormatError {
-            throw error
-        } catch {
-            throw FormatError(.badHeader, file: path, "invalid JSON: \(error)")
         }
     }
 

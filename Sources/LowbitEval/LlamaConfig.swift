@@ -1,17 +1,12 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 
-/// The hyperparameters of a Llama-family model (Llama 2/3/3.1, Mistral, SmolLM2), read from GGUF
-/// metadata or from a Hugging Face `config.json`.
+/// The shapes and forward-pass description of a decoder the evaluator runs, read through
+/// ``LowbitModels/ArchitectureRegistry`` from GGUF metadata or a Hugging Face `config.json`.
 public struct LlamaConfig: Sendable, Equatable {
-    /// Which pairs of a head's elements rotary embedding turns together; it depends on the file
-    /// the weights came from, because GGUF converters permute the rows of Q and K.
-    public enum RopeLayout: String, Sendable {
-        /// GGUF (llama.cpp's "normal" rope): pairs `(x[2i], x[2i+1])`.
-        case interleaved
-        /// Hugging Face: pairs `(x[i], x[i + d/2])`.
-        case halfSplit
-    }
+    /// Which pairs of a head's elements rotary embedding turns together.
+    public typealias RopeLayout = ForwardPassDescription.RopeLayout
 
     public var vocabSize: Int
     /// The width of the residual stream (`hidden_size`, `embedding_length`).
@@ -24,15 +19,16 @@ public struct LlamaConfig: Sendable, Equatable {
     /// How many elements of each head are rotated (usually `headDim`).
     public var ropeDim: Int
     public var ropeTheta: Double
-    public var rmsEpsilon: Float
-    public var ropeLayout: RopeLayout
+    /// What the forward pass is made of: norm, rope layout, biases, activation, attention mask.
+    public var forwardPass: ForwardPassDescription
     /// Per rotated pair, the divisor of its frequency (Llama 3.1 rope scaling, linear scaling);
     /// nil when every divisor is 1.
     public var ropeFrequencyDivisors: [Float]?
 
     public init(vocabSize: Int, embeddingLength: Int, feedForwardLength: Int, layerCount: Int,
                 headCount: Int, kvHeadCount: Int, headDim: Int, ropeDim: Int, ropeTheta: Double,
-                rmsEpsilon: Float, ropeLayout: RopeLayout, ropeFrequencyDivisors: [Float]? = nil) {
+                rmsEpsilon: Float, ropeLayout: RopeLayout, ropeFrequencyDivisors: [Float]? = nil,
+                slidingWindow: Int? = nil) {
         self.vocabSize = vocabSize
         self.embeddingLength = embeddingLength
         self.feedForwardLength = feedForwardLength
@@ -42,9 +38,33 @@ public struct LlamaConfig: Sendable, Equatable {
         self.headDim = headDim
         self.ropeDim = ropeDim
         self.ropeTheta = ropeTheta
-        self.rmsEpsilon = rmsEpsilon
-        self.ropeLayout = ropeLayout
+        self.forwardPass = ForwardPassDescription(
+            norm: .rms(epsilon: Double(rmsEpsilon)), ropeLayout: ropeLayout,
+            attention: slidingWindow.map { .slidingWindow($0) } ?? .causal)
         self.ropeFrequencyDivisors = ropeFrequencyDivisors
+    }
+
+    /// The RMSNorm epsilon of ``forwardPass``.
+    public var rmsEpsilon: Float {
+        get { switch forwardPass.norm { case .rms(let epsilon): Float(epsilon) } }
+        set { forwardPass.norm = .rms(epsilon: Double(newValue)) }
+    }
+
+    /// The rotary pair layout of ``forwardPass``.
+    public var ropeLayout: RopeLayout {
+        get { forwardPass.ropeLayout }
+        set { forwardPass.ropeLayout = newValue }
+    }
+
+    /// The attention window of ``forwardPass`` (nil: full causal attention).
+    public var slidingWindow: Int? { forwardPass.slidingWindow }
+
+    /// A line for standard error when the sliding window changes what a chunk of
+    /// `contextLength` tokens sees (the window is shorter than the chunk); nil otherwise.
+    public func slidingWindowNote(contextLength: Int) -> String? {
+        guard let w = slidingWindow, w < contextLength else { return nil }
+        return "note: sliding-window attention (config.json sliding_window \(w)): each token sees only the last \(w) "
+            + "positions of a \(contextLength)-token chunk; llama.cpp runs this model's GGUF with full attention\n"
     }
 
     /// Checks that the numbers fit together (heads divide, rope fits in a head).
@@ -75,15 +95,20 @@ public struct LlamaConfig: Sendable, Equatable {
             throw fail("\(d.count) rope frequency factors, expected \(ropeDim / 2)")
         }
         guard rmsEpsilon > 0, ropeTheta > 0 else { throw fail("RMS epsilon and rope base must be positive") }
+        if let w = slidingWindow, w <= 0 { throw fail("the sliding window is \(w), it must be positive") }
+        // Blocks the description may ask for that the evaluator does not have yet.
+        guard forwardPass.biases == .none else { throw fail("attention biases are not supported yet") }
+        guard !forwardPass.queryKeyNorm else { throw fail("query/key norms are not supported yet") }
     }
 
     // MARK: GGUF
 
-    /// Reads the hyperparameters of a GGUF model (``LlamaHyperparameters``). `rope_freqs.weight`,
+    /// Reads the hyperparameters of a GGUF model with its registry entry. `rope_freqs.weight`,
     /// when present, supplies the Llama 3.1 factors.
     public init(gguf source: any TensorSource) throws {
         let file = source.path
-        let h = try LlamaHyperparameters(gguf: source)
+        let entry = try ArchitectureRegistry.entry(gguf: source)
+        let h = try entry.hyperparameters(gguf: source)
         guard source.tensor(named: "token_embd.weight") != nil else {
             throw EvalError(.missingTensor, file: file, item: "token_embd.weight", "the model has no token embeddings")
         }
@@ -97,32 +122,34 @@ public struct LlamaConfig: Sendable, Equatable {
         if let factor = h.linearRopeScaling {
             divisors = (divisors ?? [Float](repeating: 1, count: h.ropeDimension / 2)).map { $0 * Float(factor) }
         }
-        self.init(h, ropeLayout: .interleaved, divisors: divisors)
+        self.init(h, entry.forwardPass(h, ropeLayout: .interleaved), divisors: divisors)
         try validate(file: file)
     }
 
     // MARK: Hugging Face
 
-    /// Reads a Hugging Face `config.json` (``LlamaHyperparameters``: Llama or Mistral), including
-    /// `rope_scaling` of type `llama3` (Llama 3.1) and `linear`.
+    /// Reads a Hugging Face `config.json` with its registry entry (Llama or Mistral), including
+    /// `rope_scaling` of type `llama3` (Llama 3.1) and `linear`, and Mistral's `sliding_window`.
     public init(huggingFace config: JSONValue, file: String) throws {
-        let h = try LlamaHyperparameters(hfConfig: config, file: file)
+        let entry = try ArchitectureRegistry.entry(hfConfig: config, file: file)
+        let h = try entry.hyperparameters(hfConfig: config, file: file)
         var divisors: [Float]? = nil
         if let scaling = h.llama3RopeScaling {
             divisors = scaling.frequencyFactors(headDimension: h.headDimension, ropeTheta: h.ropeTheta)
         } else if let factor = h.linearRopeScaling {
             divisors = [Float](repeating: Float(factor), count: h.headDimension / 2)
         }
-        self.init(h, ropeLayout: .halfSplit, divisors: divisors)
+        self.init(h, entry.forwardPass(h, ropeLayout: .halfSplit), divisors: divisors)
         try validate(file: file)
     }
 
-    private init(_ h: LlamaHyperparameters, ropeLayout: RopeLayout, divisors: [Float]?) {
+    private init(_ h: LlamaHyperparameters, _ forwardPass: ForwardPassDescription, divisors: [Float]?) {
         self.init(vocabSize: h.vocabularySize, embeddingLength: h.embeddingLength,
                   feedForwardLength: h.feedForwardLength, layerCount: h.layerCount,
                   headCount: h.headCount, kvHeadCount: h.kvHeadCount, headDim: h.headDimension,
                   ropeDim: h.ropeDimension, ropeTheta: h.ropeTheta, rmsEpsilon: Float(h.rmsNormEpsilon),
-                  ropeLayout: ropeLayout, ropeFrequencyDivisors: divisors)
+                  ropeLayout: forwardPass.ropeLayout, ropeFrequencyDivisors: divisors)
+        self.forwardPass = forwardPass
     }
 
     /// The frequency divisors of Llama 3.1's rope scaling: long wavelengths are slowed by

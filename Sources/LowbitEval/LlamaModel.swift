@@ -1,8 +1,14 @@
 import Foundation
 import LowbitFormats
 
-/// A Llama-family decoder (Llama 2/3/3.1, Mistral, SmolLM2) evaluated on the CPU over whole
-/// chunks of tokens: every weight matrix multiplies all tokens of the chunk at once.
+/// A decoder evaluated on the CPU over whole chunks of tokens, built from the forward-pass
+/// description of its architecture (``LlamaConfig/forwardPass``: norm, rope layout, activation,
+/// attention mask): every weight matrix multiplies all tokens of the chunk at once. Today's
+/// blocks cover the Llama family (Llama 2/3/3.1, Mistral with its sliding window, SmolLM2).
+///
+/// ``linearInputObserver`` sees the input of every linear layer (calibration), and
+/// ``embed(_:)`` / ``runLayer(_:on:)`` / ``logits(from:outputPositions:)`` run the model one
+/// layer at a time over many chunks, with the same kernels as ``logits(tokens:outputPositions:)``.
 ///
 /// The weights stay in their stored type in the file; see ``WeightStore`` for how they are
 /// decoded. One model serves one thread of control at a time (it reuses its buffers).
@@ -31,6 +37,9 @@ public final class LlamaModel: @unchecked Sendable {
     public let options: Options
     /// Whether the output head reuses the token embedding (no separate output tensor).
     public let tiedEmbeddings: Bool
+    /// Called with the input of every linear layer before its product; nil (the default) costs
+    /// one branch per product.
+    public var linearInputObserver: LinearInputObserver?
     let weights: WeightStore
     private let layers: [Layer]
     private let embedding: TensorInfo
@@ -86,56 +95,122 @@ public final class LlamaModel: @unchecked Sendable {
     /// The number of logits per position.
     public var vocabularySize: Int { head.rowCount }
 
+    /// The number of decoder layers.
+    public var layerCount: Int { layers.count }
+
     /// Runs `tokens` (positions 0..<count) through the model and returns the logits of the
     /// positions in `outputPositions`, row after row (`outputPositions.count × vocabularySize`).
     public func logits(tokens: [Int32], outputPositions: Range<Int>) throws -> [Float] {
         let t = tokens.count
         precondition(outputPositions.lowerBound >= 0 && outputPositions.upperBound <= t, "output positions outside the tokens")
+        let ws = prepare(tokens: t)
+        try weights.gatherRows(of: embedding, ids: tokens, into: ws.x)
+        for index in layers.indices { try forward(layer: index, tokens: t, ws) }
+        return try outputHead(ws, outputPositions: outputPositions)
+    }
+
+    // MARK: One layer at a time
+
+    /// The token embeddings of a chunk: the state before layer 0.
+    public func embed(_ tokens: [Int32]) throws -> HiddenState {
+        var state = HiddenState(tokens: tokens.count, width: config.embeddingLength)
+        try state.values.withUnsafeMutableBufferPointer { try weights.gatherRows(of: embedding, ids: tokens, into: $0.baseAddress!) }
+        return state
+    }
+
+    /// Runs decoder layer `index` on a chunk's state, which must have run the layers before it.
+    public func runLayer(_ index: Int, on state: inout HiddenState) throws {
+        precondition(state.layersDone == index && index < layers.count, "layer \(index) after \(state.layersDone) layers")
+        let t = state.tokens
+        let ws = prepare(tokens: t)
+        state.values.withUnsafeBufferPointer { ws.x.update(from: $0.baseAddress!, count: $0.count) }
+        try forward(layer: index, tokens: t, ws)
+        state.values.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: ws.x, count: $0.count) }
+        state.layersDone += 1
+    }
+
+    /// The logits of `outputPositions` of a chunk that has run every layer, as
+    /// ``logits(tokens:outputPositions:)`` returns them.
+    public func logits(from state: HiddenState, outputPositions: Range<Int>) throws -> [Float] {
+        precondition(state.layersDone == layers.count, "the state has run \(state.layersDone) of \(layers.count) layers")
+        precondition(outputPositions.lowerBound >= 0 && outputPositions.upperBound <= state.tokens, "output positions outside the tokens")
+        let ws = prepare(tokens: state.tokens)
+        state.values.withUnsafeBufferPointer { ws.x.update(from: $0.baseAddress!, count: $0.count) }
+        return try outputHead(ws, outputPositions: outputPositions)
+    }
+
+    // MARK: Blocks
+
+    /// The rotary table and buffers for `t` tokens, grown when needed.
+    private func prepare(tokens t: Int) -> Workspace {
+        if rotary == nil || rotary!.positions < t { rotary = RotaryTable(config: config, positions: t) }
+        if workspace == nil || workspace!.tokens < t { workspace = Workspace(config: config, tokens: t, threads: options.threads) }
+        return workspace!
+    }
+
+    /// `out (+)= input · Wᵀ` for the stacked matrices `parts` (``WeightStore/project``), first
+    /// showing the input to the observer once per matrix.
+    private func linear(_ input: UnsafePointer<Float>, rows: Int, lda: Int? = nil, _ parts: [TensorInfo],
+                        into out: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool = false) throws {
+        if let observer = linearInputObserver {
+            let k = parts[0].rowLength
+            let view = LinearLayerInput(input, rows: rows, columns: k, stride: lda ?? k)
+            for part in parts { observer(part.name, view) }
+        }
+        try weights.project(input, rows: rows, lda: lda, weights: parts, into: out, ldOut: ldOut, accumulate: accumulate)
+    }
+
+    /// The description's norm of `rows` rows of `x` into `out`.
+    private func norm(_ x: UnsafeMutablePointer<Float>, rows: Int, weight: [Float], into out: UnsafeMutablePointer<Float>) {
+        switch config.forwardPass.norm {
+        case .rms:
+            weight.withUnsafeBufferPointer { w in
+                RMSNorm.apply(x, rows: rows, width: config.embeddingLength, weight: w.baseAddress!,
+                              epsilon: config.rmsEpsilon, into: out, threads: options.threads)
+            }
+        }
+    }
+
+    /// Decoder layer `index` on the `t` rows of `ws.x`, in place.
+    private func forward(layer index: Int, tokens t: Int, _ ws: Workspace) throws {
         let c = config
         let e = c.embeddingLength
         let threads = options.threads
-        if rotary == nil || rotary!.positions < t { rotary = RotaryTable(config: c, positions: t) }
-        if workspace == nil || workspace!.tokens < t { workspace = Workspace(config: c, tokens: t, threads: threads) }
         let rope = rotary!
         let attention = Attention(config: c)
-        let ws = workspace!
         let qWidth = c.headCount * c.headDim
         let kvWidth = c.kvHeadCount * c.headDim
         let f = c.feedForwardLength
-
-        try weights.gatherRows(of: embedding, ids: tokens, into: ws.x)
-        for layer in layers {
-            // Attention block.
-            layer.attentionNorm.withUnsafeBufferPointer { w in
-                RMSNorm.apply(ws.x, rows: t, width: e, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: ws.h, threads: threads)
-            }
-            let qkvWidth = qWidth + 2 * kvWidth
-            try weights.project(ws.h, rows: t, weights: [layer.query, layer.key, layer.value], into: ws.qkv, ldOut: qkvWidth)
-            let q = ws.qkv, k = ws.qkv + qWidth, v = ws.qkv + qWidth + kvWidth
-            rope.apply(to: q, rows: t, heads: c.headCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
-            rope.apply(to: k, rows: t, heads: c.kvHeadCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
-            attention.run(q: q, k: k, v: v, inputStride: qkvWidth, tokens: t, into: ws.attended, scratch: ws.scores,
-                          threads: threads)
-            try weights.project(ws.attended, rows: t, weights: [layer.attentionOutput], into: ws.x, ldOut: e, accumulate: true)
-            // Feed-forward block (SwiGLU), gate and up side by side.
-            layer.feedForwardNorm.withUnsafeBufferPointer { w in
-                RMSNorm.apply(ws.x, rows: t, width: e, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: ws.h, threads: threads)
-            }
-            try weights.project(ws.h, rows: t, weights: [layer.gate, layer.up], into: ws.gateUp, ldOut: 2 * f)
-            Activation.swiGLU(ws.gateUp, rows: t, width: f, threads: threads)
-            try weights.project(ws.gateUp, rows: t, lda: 2 * f, weights: [layer.down], into: ws.x, ldOut: e, accumulate: true)
+        let layer = layers[index]
+        // Attention block.
+        norm(ws.x, rows: t, weight: layer.attentionNorm, into: ws.h)
+        let qkvWidth = qWidth + 2 * kvWidth
+        try linear(ws.h, rows: t, [layer.query, layer.key, layer.value], into: ws.qkv, ldOut: qkvWidth)
+        let q = ws.qkv, k = ws.qkv + qWidth, v = ws.qkv + qWidth + kvWidth
+        rope.apply(to: q, rows: t, heads: c.headCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
+        rope.apply(to: k, rows: t, heads: c.kvHeadCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
+        attention.run(q: q, k: k, v: v, inputStride: qkvWidth, tokens: t, into: ws.attended, scratch: ws.scores,
+                      threads: threads)
+        try linear(ws.attended, rows: t, [layer.attentionOutput], into: ws.x, ldOut: e, accumulate: true)
+        // Feed-forward block, gate and up side by side.
+        norm(ws.x, rows: t, weight: layer.feedForwardNorm, into: ws.h)
+        try linear(ws.h, rows: t, [layer.gate, layer.up], into: ws.gateUp, ldOut: 2 * f)
+        switch c.forwardPass.activation {
+        case .swiGLU: Activation.swiGLU(ws.gateUp, rows: t, width: f, threads: threads)
         }
-        // Output head, only for the positions asked for.
+        try linear(ws.gateUp, rows: t, lda: 2 * f, [layer.down], into: ws.x, ldOut: e, accumulate: true)
+    }
+
+    /// The final norm and output head, only for the positions asked for.
+    private func outputHead(_ ws: Workspace, outputPositions: Range<Int>) throws -> [Float] {
         let n = outputPositions.count
         guard n > 0 else { return [] }
-        let first = ws.x + outputPositions.lowerBound * e
-        finalNorm.withUnsafeBufferPointer { w in
-            RMSNorm.apply(first, rows: n, width: e, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: ws.h, threads: threads)
-        }
+        let first = ws.x + outputPositions.lowerBound * config.embeddingLength
+        norm(first, rows: n, weight: finalNorm, into: ws.h)
         let vocab = head.rowCount
         var out = [Float](repeating: 0, count: n * vocab)
         try out.withUnsafeMutableBufferPointer { o in
-            try weights.project(ws.h, rows: n, weights: [head], into: o.baseAddress!, ldOut: vocab)
+            try linear(ws.h, rows: n, [head], into: o.baseAddress!, ldOut: vocab)
         }
         return out
     }

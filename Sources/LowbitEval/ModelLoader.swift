@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 import LowbitQuant
 import LowbitTokenizer
 
@@ -64,11 +65,7 @@ public enum ModelLoader {
     }
 
     static func readJSON(directory: String, name: String) throws -> JSONValue {
-        let path = directory + "/" + name
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EvalError(.io, file: path, "cannot read the file")
-        }
-        return try JSONValue.parse([UInt8](data))
+        try JSONValue.read(file: directory + "/" + name)
     }
 
     static func fileSize(_ path: String) -> Int {

@@ -1,4 +1,5 @@
 import LowbitFormats
+import LowbitModels
 import LowbitQuant
 
 /// The error of each quantized tensor against the base model's tensor of the same role: the
@@ -29,8 +30,8 @@ public enum TensorComparison {
             quant.source.release(q)
             if base.naming != quant.naming, let role, role == .query || role == .key {
                 let heads = role == .query ? base.config.headCount : base.config.kvHeadCount
-                if base.naming == .gguf { original = unpermute(original, heads: heads, rowLength: b.rowLength) }
-                if quant.naming == .gguf { reconstructed = unpermute(reconstructed, heads: heads, rowLength: q.rowLength) }
+                if base.naming == .gguf { original = try unpermute(original, heads: heads, rowLength: b.rowLength) }
+                if quant.naming == .gguf { reconstructed = try unpermute(reconstructed, heads: heads, rowLength: q.rowLength) }
             }
             out.append(TensorError(name: quantName, baseType: b.type.name, quantType: q.type.name,
                                    elements: q.elementCount,
@@ -56,21 +57,8 @@ public enum TensorComparison {
 
     /// Reorders the rows of a GGUF Q or K matrix (rotary pairs interleaved) into the Hugging Face
     /// order (pairs split into halves), head by head.
-    static func unpermute(_ values: [Float], heads: Int, rowLength: Int) -> [Float] {
-        let rows = values.count / rowLength
-        let headDim = rows / heads
-        let half = headDim / 2
-        var out = values
-        for h in 0..<heads {
-            for i in 0..<half {
-                for j in 0..<2 {
-                    let ggufRow = h * headDim + 2 * i + j
-                    let hfRow = h * headDim + j * half + i
-                    out.replaceSubrange(hfRow * rowLength..<(hfRow + 1) * rowLength,
-                                        with: values[ggufRow * rowLength..<(ggufRow + 1) * rowLength])
-                }
-            }
-        }
-        return out
+    static func unpermute(_ values: [Float], heads: Int, rowLength: Int) throws -> [Float] {
+        try RotaryPermutation(rows: values.count / rowLength, heads: heads)
+            .huggingFaceOrder(ofGGUF: values, rowLength: rowLength)
     }
 }

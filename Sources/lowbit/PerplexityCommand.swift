@@ -52,6 +52,7 @@ struct EvalTextOptions: ParsableArguments {
         let tokens = loaded.tokenizer.encode(content, addSpecial: true, parseSpecial: false)
         let bos = loaded.tokenizer.addsBOS ? loaded.tokenizer.bosTokenId : nil
         let plan = try ChunkPlan(tokenCount: tokens.count, contextLength: ctx, maxChunks: chunks, bos: bos, file: text)
+        if let note = loaded.model.config.slidingWindowNote(contextLength: plan.contextLength) { Console.err(note) }
         return (tokens, plan)
     }
 }

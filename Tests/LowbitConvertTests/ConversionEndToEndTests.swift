@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 import LowbitQuant
 import Testing
 @testable import LowbitConvert
@@ -50,7 +51,7 @@ import Testing
         for file in ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"] {
             #expect(fm.fileExists(atPath: back + "/" + file), "\(file)")
         }
-        let config = try ModelInput.readJSON(back + "/config.json")
+        let config = try JSONValue.read(file: back + "/config.json")
         #expect(config["num_key_value_heads"]?.intValue == model.kvHeads)
         #expect(config["vocab_size"]?.intValue == model.vocab)
         #expect(TinyCheckpoint.temporaries(in: model.root).isEmpty)
@@ -64,11 +65,11 @@ import Testing
         let back = model.root + "/back-f16"
         try TinyCheckpoint.convert(hf, to: gguf, target: .gguf(.uniform(.f32)))
         try TinyCheckpoint.convert(gguf, to: back, target: .float(.F16))
-        let config = try ModelInput.readJSON(back + "/config.json")
+        let config = try JSONValue.read(file: back + "/config.json")
         #expect(config["torch_dtype"]?.stringValue == "float16")
         let source = try ModelFile.open(back)
         #expect(source.tensors.allSatisfy { $0.type == .safetensors(.F16) })
-        let tokenizer = try ModelInput.readJSON(back + "/tokenizer.json")
+        let tokenizer = try JSONValue.read(file: back + "/tokenizer.json")
         #expect(tokenizer["model"]?["type"]?.stringValue == "BPE")
     }
 
@@ -116,7 +117,7 @@ import Testing
         let hf = try model.write()
         let out = model.root + "/fp8-sharded"
         let summary = try TinyCheckpoint.convert(hf, to: out, target: .fp8(FP8Quantizer())) { $0.maxShardSize = 60_000 }
-        let index = try ModelInput.readJSON(out + "/model.safetensors.index.json")
+        let index = try JSONValue.read(file: out + "/model.safetensors.index.json")
         guard case .object(let map)? = index["weight_map"] else { Issue.record("no weight_map"); return }
         let shardFiles = Set(map.compactMap { $0.value.stringValue })
         #expect(shardFiles.count > 2)
@@ -135,7 +136,7 @@ import Testing
         // The whole checkpoint reads back through the index, and config.json describes the quantization.
         let all = try ModelFile.open(out)
         #expect(Set(all.tensors.map(\.name)) == expected)
-        let config = try ModelInput.readJSON(out + "/config.json")
+        let config = try JSONValue.read(file: out + "/config.json")
         #expect(config["quantization_config"]?["quant_method"]?.stringValue == "compressed-tensors")
         #expect(config["quantization_config"]?["format"]?.stringValue == "float-quantized")
         #expect(try Verifier(path: out).run().problems.isEmpty)
@@ -190,7 +191,7 @@ import Testing
         let measured = summary.tensors.compactMap(\.error)
         #expect(measured.count == model.layers * 7)
         #expect(measured.allSatisfy { $0.snrDB > 15 && $0.snrDB < 30 })
-        let config = try ModelInput.readJSON(out + "/config.json")
+        let config = try JSONValue.read(file: out + "/config.json")
         let qc = try #require(config["quantization_config"])
         #expect(qc["format"]?.stringValue == "pack-quantized")
         #expect(qc["quantization_status"]?.stringValue == "compressed")

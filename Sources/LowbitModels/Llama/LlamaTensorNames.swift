@@ -73,6 +73,23 @@ public enum LlamaTensorNames {
         return nil
     }
 
+    /// The name of a global tensor in `layout`.
+    public static func name(_ tensor: Global, in layout: TensorNameLayout) -> String {
+        name(tensor, gguf: layout == .gguf)
+    }
+
+    /// The name of a layer weight in `layout`.
+    public static func name(layer: Int, _ role: Role, in layout: TensorNameLayout) -> String {
+        name(layer: layer, role, gguf: layout == .gguf)
+    }
+
+    /// Whether a Hugging Face tensor is a decoder linear weight
+    /// (`model.layers.N.(self_attn|mlp).X_proj.weight`), the weights a checkpoint layout quantizes.
+    public static func isDecoderLinear(hfName name: String) -> Bool {
+        name.hasPrefix("model.layers.") && name.hasSuffix("_proj.weight")
+            && (name.contains(".self_attn.") || name.contains(".mlp."))
+    }
+
     /// Whether a GGUF tensor is a query or key projection, whose rows GGUF stores in its own
     /// rotary order; returns the head count to permute with (heads for Q, KV heads for K).
     public static func rotaryHeads(ggufName name: String, heads: Int, kvHeads: Int) -> Int? {

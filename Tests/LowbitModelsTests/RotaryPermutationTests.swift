@@ -1,5 +1,6 @@
+import LowbitFormats
 import Testing
-@testable import LowbitConvert
+@testable import LowbitModels
 
 /// The Q/K row permutation against the example computed with the numpy form llama.cpp's
 /// converter documents:
@@ -32,8 +33,8 @@ import Testing
     }
 
     @Test func rejectsShapesThatAreNotWholeEvenHeads() {
-        #expect(throws: ConvertError.self) { try RotaryPermutation(rows: 10, heads: 3) }
-        #expect(throws: ConvertError.self) { try RotaryPermutation(rows: 6, heads: 2) }  // odd head size
-        #expect(throws: ConvertError.self) { try RotaryPermutation(rows: 8, heads: 0) }
+        #expect(throws: FormatError.self) { try RotaryPermutation(rows: 10, heads: 3) }
+        #expect(throws: FormatError.self) { try RotaryPermutation(rows: 6, heads: 2) }  // odd head size
+        #expect(throws: FormatError.self) { try RotaryPermutation(rows: 8, heads: 0) }
     }
 }

@@ -2,11 +2,16 @@ import Foundation
 
 /// Llama 3.1's frequency-dependent rope scaling.
 public struct Llama3RopeScaling: Sendable, Equatable {
+    /// How much long wavelengths are slowed down (`factor`).
     public var factor: Double
+    /// `low_freq_factor`: wavelengths beyond original context / this are slowed by `factor`.
     public var lowFrequencyFactor: Double
+    /// `high_freq_factor`: wavelengths below original context / this are kept.
     public var highFrequencyFactor: Double
+    /// `original_max_position_embeddings`.
     public var originalContextLength: Int
 
+    /// Scaling from its `rope_scaling` values.
     public init(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContextLength: Int) {
         self.factor = factor
         self.lowFrequencyFactor = lowFrequencyFactor

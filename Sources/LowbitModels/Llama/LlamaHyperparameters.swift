@@ -1,4 +1,5 @@
 import Foundation
+import LowbitFormats
 
 /// The hyperparameters of a Llama-family model, read from a Hugging Face `config.json` or from
 /// GGUF metadata, and written back to either: the one description the converter and the
@@ -6,39 +7,51 @@ import Foundation
 public struct LlamaHyperparameters: Sendable, Equatable {
     /// The Hugging Face architecture (`LlamaForCausalLM`, `MistralForCausalLM`).
     public var architecture: String
+    /// Decoder layers (`num_hidden_layers`, `block_count`).
     public var layerCount: Int
+    /// Trained context (`max_position_embeddings`, `context_length`).
     public var contextLength: Int
+    /// Width of the residual stream (`hidden_size`, `embedding_length`).
     public var embeddingLength: Int
+    /// Width of the feed-forward block (`intermediate_size`, `feed_forward_length`).
     public var feedForwardLength: Int
+    /// Query heads.
     public var headCount: Int
+    /// Key/value heads (grouped-query attention when fewer than the query heads).
     public var kvHeadCount: Int
+    /// Values per head.
     public var headDimension: Int
     /// Dimensions of each head that rope rotates (`rope.dimension_count`; the whole head in
     /// Hugging Face Llama models).
     public var ropeDimension: Int
+    /// Rope base (`rope_theta`, `rope.freq_base`).
     public var ropeTheta: Double
+    /// RMSNorm epsilon.
     public var rmsNormEpsilon: Double
+    /// Tokens in the vocabulary.
     public var vocabularySize: Int
+    /// Whether the output head reuses the token embedding.
     public var tiedEmbeddings: Bool
     /// Llama 3.1 rope scaling (`rope_type: llama3`), if the model uses it.
     public var llama3RopeScaling: Llama3RopeScaling?
     /// Linear rope scaling factor, if the model uses it.
     public var linearRopeScaling: Double?
+    /// Mistral's attention window (`sliding_window` in config.json): a query sees only the last
+    /// this many positions, itself included. nil: full causal attention.
+    public var slidingWindow: Int?
+    /// Beginning-of-sequence token, if known.
     public var bosTokenId: Int?
+    /// End-of-sequence token (the first, when config.json lists several), if known.
     public var eosTokenId: Int?
 
-    /// The architectures Lowbit converts.
-    public static let supportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM"]
-
-    /// Reads `config.json` (`file` names it in errors). An unsupported architecture is an error
-    /// that names it.
+    /// Reads `config.json` (`file` names it in errors). An architecture other than
+    /// ``Llama/huggingFaceArchitectures`` is an error that names it and lists the supported ones.
     public init(hfConfig config: JSONValue, file: String = "config.json") throws {
-        let listed = config["architectures"]?.arrayValue?.first?.stringValue
-        let modelType = config["model_type"]?.stringValue
-        let arch = listed ?? ["llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"][modelType ?? ""] ?? modelType ?? "unknown"
-        guard Self.supportedArchitectures.contains(arch) else {
-            throw FormatError(.unsupportedModel, file: file, item: "architectures",
-                              "unsupported architecture '\(arch)' (Lowbit handles \(Self.supportedArchitectures.joined(separator: ", ")))")
+        let entry = try ArchitectureRegistry.entry(hfConfig: config, file: file)
+        let arch = config["architectures"]?.arrayValue?.first?.stringValue
+            ?? Llama.huggingFaceModelTypes[config["model_type"]?.stringValue ?? ""] ?? ""
+        guard ObjectIdentifier(entry) == ObjectIdentifier(Llama.self), Llama.huggingFaceArchitectures.contains(arch) else {
+            throw FormatError(.unsupportedModel, file: file, item: "architectures", "'\(arch)' is not a Llama-family model")
         }
         func int(_ key: String) throws -> Int {
             guard let v = config[key]?.intValue else {
@@ -63,6 +76,13 @@ public struct LlamaHyperparameters: Sendable, Equatable {
         rmsNormEpsilon = config["rms_norm_eps"]?.doubleValue ?? 1e-6
         vocabularySize = try int("vocab_size")
         tiedEmbeddings = config["tie_word_embeddings"]?.boolValue ?? false
+        // transformers' Mistral honours `sliding_window` (null: none); its Llama ignores the key.
+        if arch == "MistralForCausalLM", let window = config["sliding_window"]?.intValue {
+            guard window > 0 else {
+                throw FormatError(.badMetadata, file: file, item: "sliding_window", "the window is \(window), it must be positive")
+            }
+            slidingWindow = window
+        }
         bosTokenId = config["bos_token_id"]?.intValue
         eosTokenId = config["eos_token_id"]?.intValue ?? config["eos_token_id"]?.arrayValue?.first?.intValue
         if let scaling = config["rope_scaling"], scaling != .null {
@@ -84,18 +104,23 @@ public struct LlamaHyperparameters: Sendable, Equatable {
         }
     }
 
-    /// Reads the `<arch>.*` keys of a GGUF file (`general.architecture` `llama`, which Mistral
-    /// GGUFs use too, or `mistral`). Llama 3.1 scaling lives in the `rope_freqs.weight` tensor,
-    /// which readers take from the file itself.
+    /// Reads the `llama.*` keys of a GGUF file (`general.architecture` `llama`, which Mistral
+    /// GGUFs use too; llama.cpp writes no sliding window for them). Llama 3.1 scaling lives in
+    /// the `rope_freqs.weight` tensor, which readers take from the file itself.
     public init(gguf source: any TensorSource) throws {
         let file = source.path
         func value(_ key: String) -> MetadataValue? { source.metadataValue(key) }
         guard let arch = value("general.architecture")?.stringValue else {
             throw FormatError(.badMetadata, file: file, item: "general.architecture", "the key is missing")
         }
-        guard ["llama", "mistral"].contains(arch) else {
+        guard arch == Llama.ggufArchitecture else {
             throw FormatError(.unsupportedModel, file: file, item: "general.architecture",
                               "architecture '\(arch)' is not a Llama-family model")
+        }
+        // Mixtral GGUFs are `llama` too, told apart by their experts.
+        if let experts = value("llama.expert_count")?.intValue, experts > 0 {
+            throw FormatError(.unsupportedModel, file: file, item: "llama.expert_count",
+                              "Mixtral (MoE) is not supported yet (\(experts) experts per layer)")
         }
         func int(_ key: String) throws -> Int {
             guard let v = value("\(arch).\(key)")?.intValue else {
@@ -108,7 +133,7 @@ public struct LlamaHyperparameters: Sendable, Equatable {
             guard let v = value("\(arch).\(key)")?.doubleValue else { return fallback }
             return Double("\(Float(v))") ?? v
         }
-        architecture = arch == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"
+        architecture = "LlamaForCausalLM"
         layerCount = try int("block_count")
         contextLength = (try? int("context_length")) ?? 4096
         embeddingLength = try int("embedding_length")
@@ -133,6 +158,11 @@ public struct LlamaHyperparameters: Sendable, Equatable {
             linearRopeScaling = factor
         }
         llama3RopeScaling = nil
+    }
+
+    /// What llama.cpp's per-tensor type policy asks of the architecture.
+    public var typePolicyFacts: TypePolicyFacts {
+        TypePolicyFacts(layerCount: layerCount, queryHeadsPerKVHead: headCount / kvHeadCount, expertCount: 0)
     }
 
     /// The GGUF `llama.*` keys llama.cpp reads for this model.

@@ -1,6 +1,6 @@
 import LowbitFormats
 import Testing
-@testable import LowbitConvert
+@testable import LowbitModels
 
 @Suite struct LlamaTensorNamesTests {
     static let pairs: [(hf: String, gguf: String)] = [
