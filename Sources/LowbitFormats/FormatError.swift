@@ -60,6 +60,24 @@ public protocol LocatedErrorSubject {
     static var subject: String { get }
 }
 
+/// An error that can be told which file it concerns once a caller knows it (a parser working
+/// on bytes already in memory cannot).
+public protocol FileLocatable: Error {
+    /// The same error naming `file`, unless it already names one.
+    func located(in file: String) -> Self
+}
+
+extension LocatedError: FileLocatable {}
+
+/// Runs `body`; an error of Lowbit's shape that names no file yet is given `file`.
+public func withFileNamed<T>(_ file: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as any FileLocatable {
+        throw error.located(in: file)
+    }
+}
+
 /// The kinds of problem a model file can have.
 public enum FormatErrorKind: String, Sendable {
     case io, truncated, badMagic, unsupportedVersion, badHeader, badOffset, badSize, overflow

@@ -47,4 +47,19 @@ import LowbitFormats
         try Self.refuses("llama.attention.head_count_kv", 3)
         try Self.refuses("llama.attention.head_count_kv", 0)
     }
+
+    /// A tokenizer.json that parses as JSON but is no tokenizer: the error names that file.
+    @Test func brokenTokenizerNamesItsFile() throws {
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("lowbit-hostile-tok-\(UUID().uuidString)").path
+        try fm.copyItem(atPath: TinyModelForwardTests.fixtures + "/tiny-hf", toPath: dir)
+        defer { try? fm.removeItem(atPath: dir) }
+        try Data(#"{"model": {"type": "WordPiece"}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
+        do {
+            _ = try ModelLoader.load(path: dir)
+            Issue.record("a broken tokenizer.json was accepted")
+        } catch {
+            #expect(String(describing: error).hasPrefix(dir + "/tokenizer.json: "), "\(error)")
+        }
+    }
 }

@@ -39,7 +39,9 @@ struct GGUFMetadataBuilder {
         }
         let json = try JSONValue.read(file: path)
         let config = try input.directoryFile("tokenizer_config.json").map(JSONValue.read(file:))
-        let export = try TokenizerExport(tokenizerJSON: json, config: config, vocabularySize: vocabularySize)
+        let export = try withFileNamed(path) {
+            try TokenizerExport(tokenizerJSON: json, config: config, vocabularySize: vocabularySize)
+        }
         return export.ggufMetadata
     }
 }

@@ -222,7 +222,7 @@ public struct Converter {
                 }
             }
         case .gguf:
-            let export = try TokenizerExport(ggufMetadata: plan.input.source.metadata)
+            let export = try withFileNamed(plan.input.source.path) { try TokenizerExport(ggufMetadata: plan.input.source.metadata) }
             try Self.writeJSON(try export.tokenizerJSON(), to: dir + "/tokenizer.json")
             try Self.writeJSON(export.tokenizerConfigJSON(), to: dir + "/tokenizer_config.json")
         }

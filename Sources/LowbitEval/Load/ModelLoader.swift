@@ -20,7 +20,7 @@ public enum ModelLoader {
         switch source.format {
         case .gguf:
             let config = try LlamaConfig(gguf: source)
-            let tokenizer = try Tokenizer(ggufMetadata: source.metadata)
+            let tokenizer = try withFileNamed(path) { try Tokenizer(ggufMetadata: source.metadata) }
             let model = try LlamaModel(source: source, config: config, naming: .gguf, options: options)
             return LoadedModel(model: model, tokenizer: tokenizer, fileBytes: fileSize(path))
         case .safetensors:
@@ -33,8 +33,10 @@ public enum ModelLoader {
                 ? try QuantizedCheckpointView(stored, mlxBits: configJSON["quantization"]?["bits"]?.intValue ?? 4)
                 : stored
             let tokenizerConfig = try? readJSON(directory: path, name: "tokenizer_config.json")
-            let tokenizer = try Tokenizer(tokenizerJSON: try readJSON(directory: path, name: "tokenizer.json"),
-                                          config: tokenizerConfig)
+            let tokenizerJSON = try readJSON(directory: path, name: "tokenizer.json")
+            let tokenizer = try withFileNamed(path + "/tokenizer.json") {
+                try Tokenizer(tokenizerJSON: tokenizerJSON, config: tokenizerConfig)
+            }
             let model = try LlamaModel(source: source, config: config, naming: .huggingFace, options: options)
             let bytes = stored.tensors.reduce(0) { $0 + $1.byteCount }
             return LoadedModel(model: model, tokenizer: tokenizer, fileBytes: bytes)
