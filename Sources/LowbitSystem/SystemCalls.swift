@@ -75,10 +75,10 @@ package enum SystemCalls {
         while true {
             let fd: Int32
             switch mode {
-            case .readOnly: fd = openCall(path, O_RDONLY | O_CLOEXEC, 0)
-            case .directory: fd = openCall(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+            case .readOnly: fd = libc_open(path, O_RDONLY | O_CLOEXEC, 0)
+            case .directory: fd = libc_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
             case .createExclusive(let permissions):
-                fd = openCall(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(permissions))
+                fd = libc_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(permissions))
             }
             if fd >= 0 { return fd }
             if errno == EINTR { continue }
@@ -90,7 +90,7 @@ package enum SystemCalls {
     static func openForLock(_ path: String) -> Int32? { try? open(path, .readOnly) }
 
     /// Closes `fd` (not retried: after `EINTR` the descriptor is already closed on Linux).
-    package static func close(_ fd: Int32) { _ = closeCall(fd) }
+    package static func close(_ fd: Int32) { _ = libc_close(fd) }
 
     /// Takes an exclusive `flock` on `fd` without waiting; false if another process holds it.
     package static func tryExclusiveLock(_ fd: Int32) -> Bool {
@@ -120,7 +120,7 @@ package enum SystemCalls {
     package static func read(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int,
                              path: String) throws(SystemCallError) -> Int {
         while true {
-            let n = readCall(fd, buffer, count)
+            let n = libc_read(fd, buffer, count)
             if n >= 0 { return n }
             if errno == EINTR { continue }
             throw SystemCallError("read", path: path, code: errno)
@@ -132,7 +132,7 @@ package enum SystemCalls {
     package static func write(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int,
                               path: String) throws(SystemCallError) -> Int {
         while true {
-            let n = writeCall(fd, buffer, count)
+            let n = libc_write(fd, buffer, count)
             if n >= 0 { return n }
             if errno == EINTR { continue }
             throw SystemCallError("write", path: path, code: errno)
@@ -157,14 +157,14 @@ package enum SystemCalls {
 
     /// Renames `source` to `destination`, replacing it.
     package static func rename(_ source: String, to destination: String) throws(SystemCallError) {
-        guard renameCall(source, destination) == 0 else {
+        guard libc_rename(source, destination) == 0 else {
             throw SystemCallError("rename", path: source, code: errno)
         }
     }
 
     /// Removes the file `path`; false if it could not (a missing file counts as removed).
     @discardableResult
-    package static func unlink(_ path: String) -> Bool { unlinkCall(path) == 0 || errno == ENOENT }
+    package static func unlink(_ path: String) -> Bool { libc_unlink(path) == 0 || errno == ENOENT }
 
     /// Maps `count` bytes of `fd` read-only and shared; `count` must be positive.
     package static func mapReadOnly(_ fd: Int32, count: Int, path: String) throws(SystemCallError) -> UnsafeRawPointer {
@@ -257,7 +257,7 @@ package enum SystemCalls {
         var bytes = Array(text.utf8)
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { writeCall(2, $0.baseAddress! + done, $0.count - done) }
+            let n = bytes.withUnsafeMutableBytes { libc_write(2, $0.baseAddress! + done, $0.count - done) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             done += n
@@ -328,67 +328,6 @@ package enum SystemCalls {
         return ChildExit(status: exit, cpuSeconds: cpu, peakResidentBytes: Int(usage.ru_maxrss) * 1024)
     }
 
-    // The C functions whose names the wrappers above reuse.
-
-    private static func openCall(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
-        #if canImport(Darwin)
-        Darwin.open(path, flags, mode)
-        #elseif canImport(Musl)
-        Musl.open(path, flags, mode)
-        #else
-        Glibc.open(path, flags, mode)
-        #endif
-    }
-
-    private static func closeCall(_ fd: Int32) -> Int32 {
-        #if canImport(Darwin)
-        Darwin.close(fd)
-        #elseif canImport(Musl)
-        Musl.close(fd)
-        #else
-        Glibc.close(fd)
-        #endif
-    }
-
-    private static func readCall(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-        #if canImport(Darwin)
-        Darwin.read(fd, buffer, count)
-        #elseif canImport(Musl)
-        Musl.read(fd, buffer, count)
-        #else
-        Glibc.read(fd, buffer, count)
-        #endif
-    }
-
-    private static func writeCall(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-        #if canImport(Darwin)
-        Darwin.write(fd, buffer, count)
-        #elseif canImport(Musl)
-        Musl.write(fd, buffer, count)
-        #else
-        Glibc.write(fd, buffer, count)
-        #endif
-    }
-
-    private static func renameCall(_ source: String, _ destination: String) -> Int32 {
-        #if canImport(Darwin)
-        Darwin.rename(source, destination)
-        #elseif canImport(Musl)
-        Musl.rename(source, destination)
-        #else
-        Glibc.rename(source, destination)
-        #endif
-    }
-
-    private static func unlinkCall(_ path: String) -> Int32 {
-        #if canImport(Darwin)
-        Darwin.unlink(path)
-        #elseif canImport(Musl)
-        Musl.unlink(path)
-        #else
-        Glibc.unlink(path)
-        #endif
-    }
 }
 
 /// Standard error, written unbuffered with `write(2)`: safe from any thread and usable while
@@ -430,3 +369,12 @@ package struct FileIdentity: Equatable, Sendable {
     /// Whether `other` is the same file (same inode on the same device).
     package func isSameFile(as other: FileIdentity) -> Bool { inode == other.inode && device == other.device }
 }
+
+// The C functions whose names the wrappers in `SystemCalls` reuse: at file scope the names
+// resolve to the C library, so one line each needs no platform `#if`.
+private func libc_open(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { open(path, flags, mode) }
+private func libc_close(_ fd: Int32) -> Int32 { close(fd) }
+private func libc_read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { read(fd, buffer, count) }
+private func libc_write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
+private func libc_rename(_ source: String, _ destination: String) -> Int32 { rename(source, destination) }
+private func libc_unlink(_ path: String) -> Int32 { unlink(path) }
