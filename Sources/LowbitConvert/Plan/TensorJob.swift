@@ -60,6 +60,9 @@ public struct TensorJob: Sendable {
     public var reason: TypeChoiceReason
     /// The output tensors, in the order their bytes are written.
     public var outputs: [PlannedTensor]
+    /// Per-column importance weights (one per value of a row) that the layout's quantizer
+    /// weights its error with, from an importance matrix; nil quantizes without.
+    public var importance: [Float]? = nil
 
     /// Name of the input tensor, or of the output for computed values.
     public var sourceName: String {

@@ -198,14 +198,14 @@ struct JobRunner {
             throw ConvertError.unsupportedTensor(tensor: job.outputName, reason: "computed values must be stored as floats")
         }
         var trailer = LayoutTrailer()
-        return try layout.encode(values, rowLength: values.count, tensorAbsmax: nil, name: job.outputName, trailer: &trailer).bytes
+        return try layout.encode(values, rowLength: values.count, tensorAbsmax: nil, importance: nil, name: job.outputName, trailer: &trailer).bytes
     }
 
     /// Encodes a strip with the job's layout, measures its error when asked, and writes it.
     func encodeStrip(_ values: [Float], into out: StripWriter, tensorAbsmax: Float?, trailer: inout LayoutTrailer,
                      accumulator: inout ErrorMetrics.Accumulator, decoded scratch: inout [Float]) throws {
         guard let layout = job.encoding.layout else { preconditionFailure("copies are handled without decoding") }
-        let strip = try layout.encode(values, rowLength: job.rowLength, tensorAbsmax: tensorAbsmax, name: job.outputName,
+        let strip = try layout.encode(values, rowLength: job.rowLength, tensorAbsmax: tensorAbsmax, importance: job.importance, name: job.outputName,
                                       trailer: &trailer)
         if measureError && layout.isQuantized {
             try Self.measure(values, scratch: &scratch, accumulator: &accumulator, decode: strip.dequantize)

@@ -31,7 +31,7 @@ public struct FP8Layout: WeightLayout {
                                      quantizer: quantizer)
     }
 
-    public func encode(_ values: [Float], rowLength width: Int, tensorAbsmax: Float?, name: String,
+    public func encode(_ values: [Float], rowLength width: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         let q = quantizer
         let count = values.count

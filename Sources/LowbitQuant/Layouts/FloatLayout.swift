@@ -17,7 +17,7 @@ public struct FloatLayout: WeightLayout {
         [PlannedTensor(name: name, type: .safetensors(dtype), shape: shape)]
     }
 
-    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         Self.encode(values, as: TensorType.safetensors(dtype).floatFormat ?? .f32)
     }

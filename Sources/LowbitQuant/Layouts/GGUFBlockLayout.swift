@@ -18,7 +18,7 @@ public struct GGUFBlockLayout: WeightLayout {
         [PlannedTensor(name: name, type: .ggml(type), shape: shape)]
     }
 
-    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         if let format = TensorType.ggml(type).floatFormat {
             return FloatLayout.encode(values, as: format)
@@ -27,7 +27,8 @@ public struct GGUFBlockLayout: WeightLayout {
         var encoded = [UInt8](repeating: 0, count: values.count / type.blockSize * type.bytesPerBlock)
         try values.withUnsafeBufferPointer { src in
             try encoded.withUnsafeMutableBytes { dst in
-                try TensorEncoder.quantize(rows: src, rowLength: rowLength, as: type, into: dst, name: name)
+                try TensorEncoder.quantize(rows: src, rowLength: rowLength, as: type, into: dst, importance: importance,
+                                           name: name)
             }
         }
         return EncodedStrip(bytes: encoded) { [encoded] d in

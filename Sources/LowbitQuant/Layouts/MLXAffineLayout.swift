@@ -18,7 +18,7 @@ public struct MLXAffineLayout: WeightLayout {
         MLXLayout.plan(prefix: CompressedTensorsLayout.prefix(of: name), rows: rows, columns: columns, quantizer: quantizer)
     }
 
-    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         IntGroupStrip.encode(values, rowLength: rowLength, quantizer: quantizer, trailer: &trailer)
     }

@@ -24,7 +24,7 @@ public struct PackedIntLayout: WeightLayout {
                                      quantizer: quantizer)
     }
 
-    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+    public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         IntGroupStrip.encode(values, rowLength: rowLength, quantizer: quantizer, trailer: &trailer)
     }

@@ -4,7 +4,7 @@ import LowbitFormats
 /// compressed-tensors `float-quantized` and `pack-quantized`, MLX affine.
 ///
 /// A conversion streams a weight through its layout strip by strip: ``plan(name:rows:columns:shape:)``
-/// declares the output tensors up front, ``encode(_:rowLength:tensorAbsmax:name:trailer:)``
+/// declares the output tensors up front, ``encode(_:rowLength:tensorAbsmax:importance:name:trailer:)``
 /// turns each strip of whole rows into the bytes of the first tensor (and keeps what the
 /// trailing tensors need in a ``LayoutTrailer``), ``finish(_:rows:columns:)`` gives the trailing
 /// tensors (scales, shapes, zero points, biases), and ``configEntry`` is what the layout adds to
@@ -17,7 +17,7 @@ public protocol WeightLayout: Sendable {
     var isQuantized: Bool { get }
     /// Strips hold a multiple of this many rows (FP8 blocks must not straddle strips).
     var stripRowMultiple: Int { get }
-    /// Whether ``encode(_:rowLength:tensorAbsmax:name:trailer:)`` needs the absolute maximum of
+    /// Whether ``encode(_:rowLength:tensorAbsmax:importance:name:trailer:)`` needs the absolute maximum of
     /// the whole weight (FP8 per tensor), found in a first pass over the strips.
     var needsTensorAbsmax: Bool { get }
     /// What the layout adds to `config.json` for a weight stored with it, if anything.
@@ -29,8 +29,10 @@ public protocol WeightLayout: Sendable {
 
     /// Encodes a strip of whole rows of `rowLength` values into the bytes of the first planned
     /// tensor, adding the scales and offsets the trailing tensors need to `trailer`.
+    /// `importance`, when given, holds one weight per column (`rowLength` values, from an
+    /// importance matrix) for the quantizer's error; layouts that have no use for it ignore it.
     /// - Throws: when a block type cannot hold the rows (see ``TensorEncoder``).
-    func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, name: String,
+    func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                 trailer: inout LayoutTrailer) throws -> EncodedStrip
 
     /// The trailing tensors' bytes once every strip is encoded (none for most layouts).
