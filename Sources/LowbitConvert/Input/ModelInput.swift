@@ -12,6 +12,8 @@ public struct ModelInput: Sendable {
     public let naming: Naming
     /// The model's hyperparameters, when the input has them (GGUF metadata or `config.json`).
     public let hyperparameters: LlamaHyperparameters?
+    /// The architecture the registry recognised (nil for plain tensors).
+    public let architecture: (any ModelArchitecture.Type)?
     /// The Hugging Face directory the input came from, if any (for tokenizer files).
     public let directory: String?
     /// `config.json`, when present.
@@ -28,8 +30,10 @@ public struct ModelInput: Sendable {
             directory = nil
             config = nil
             // A GGUF without `general.architecture` is converted as plain tensors.
-            hyperparameters = source.metadataValue("general.architecture") == nil
-                ? nil : try ArchitectureRegistry.hyperparameters(gguf: source)
+            let entry = source.metadataValue("general.architecture") == nil
+                ? nil : try ArchitectureRegistry.entry(gguf: source)
+            architecture = entry
+            hyperparameters = try entry?.hyperparameters(gguf: source)
         case .safetensors:
             naming = source.tensors.contains { $0.name.hasPrefix("blk.") || $0.name == "token_embd.weight" } ? .gguf : .huggingFace
             var isDirectory: ObjCBool = false
@@ -43,14 +47,22 @@ public struct ModelInput: Sendable {
             if FileManager.default.fileExists(atPath: configPath) {
                 let json = try JSONValue.read(file: configPath)
                 config = json
-                hyperparameters = try ArchitectureRegistry.hyperparameters(hfConfig: json, file: configPath)
+                let entry = try ArchitectureRegistry.entry(hfConfig: json, file: configPath)
+                architecture = entry
+                hyperparameters = try entry.hyperparameters(hfConfig: json, file: configPath)
                 directory = dir
             } else {
                 config = nil
+                architecture = nil
                 hyperparameters = nil
                 directory = isDirectory.boolValue ? dir : nil
             }
         }
+    }
+
+    /// The input's tensor names: its architecture's, or for plain tensors the registry's default.
+    public var tensorNames: TensorNameTable {
+        architecture?.tensorNames ?? ArchitectureRegistry.defaultTensorNames
     }
 
     /// The path of a file in the input's Hugging Face directory, if it exists.

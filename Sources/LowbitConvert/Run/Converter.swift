@@ -166,7 +166,7 @@ public struct Converter {
         guard case .compressedTensors(_, let format)? = plan.options.target.layout?.configEntry else { return nil }
         var groups: [(weights: JSONValue, modules: [String])] = []
         var ignored: [String] = []
-        for job in plan.jobs where JobPlanning.isLinear(job.outputName) {
+        for job in plan.jobs where JobPlanning.isLinear(job.outputName, in: plan.input.tensorNames) {
             guard case .compressedTensors(let weights, _)? = job.encoding.layout?.configEntry else {
                 ignored.append(JobPlanning.module(job.outputName))
                 continue
@@ -329,7 +329,7 @@ public struct Converter {
 /// Name rules shared by planning and config writing.
 enum JobPlanning {
     /// A Hugging Face decoder linear weight (`model.layers.N.(self_attn|mlp).X_proj.weight`).
-    static func isLinear(_ name: String) -> Bool { LlamaTensorNames.isDecoderLinear(hfName: name) }
+    static func isLinear(_ name: String, in names: TensorNameTable) -> Bool { names.isDecoderLinear(hfName: name) }
 
     /// `a.b.weight` -> `a.b`.
     static func module(_ name: String) -> String { CompressedTensorsLayout.prefix(of: name) }

@@ -24,6 +24,8 @@ public struct LlamaConfig: Sendable, Equatable {
     /// Per rotated pair, the divisor of its frequency (Llama 3.1 rope scaling, linear scaling);
     /// nil when every divisor is 1.
     public var ropeFrequencyDivisors: [Float]?
+    /// The architecture's tensor names (the Llama family's unless the registry says otherwise).
+    public var tensorNames: TensorNameTable = Llama.tensorNames
 
     public init(vocabSize: Int, embeddingLength: Int, feedForwardLength: Int, layerCount: Int,
                 headCount: Int, kvHeadCount: Int, headDim: Int, ropeDim: Int, ropeTheta: Double,
@@ -123,6 +125,7 @@ public struct LlamaConfig: Sendable, Equatable {
             divisors = (divisors ?? [Float](repeating: 1, count: h.ropeDimension / 2)).map { $0 * Float(factor) }
         }
         self.init(h, entry.forwardPass(h, ropeLayout: .interleaved), divisors: divisors)
+        tensorNames = entry.tensorNames
         try validate(file: file)
     }
 
@@ -140,6 +143,7 @@ public struct LlamaConfig: Sendable, Equatable {
             divisors = [Float](repeating: Float(factor), count: h.headDimension / 2)
         }
         self.init(h, entry.forwardPass(h, ropeLayout: .halfSplit), divisors: divisors)
+        tensorNames = entry.tensorNames
         try validate(file: file)
     }
 

@@ -28,10 +28,10 @@ public enum TensorComparison {
             var reconstructed = try TensorDecoder.decode(q, from: quant.source)
             base.source.release(b)
             quant.source.release(q)
-            if base.naming != quant.naming, let role, role == .query || role == .key {
+            if base.naming.layout != quant.naming.layout, let role, role == .query || role == .key {
                 let heads = role == .query ? base.config.headCount : base.config.kvHeadCount
-                if base.naming == .gguf { original = try unpermute(original, heads: heads, rowLength: b.rowLength) }
-                if quant.naming == .gguf { reconstructed = try unpermute(reconstructed, heads: heads, rowLength: q.rowLength) }
+                if base.naming.layout == .gguf { original = try unpermute(original, heads: heads, rowLength: b.rowLength) }
+                if quant.naming.layout == .gguf { reconstructed = try unpermute(reconstructed, heads: heads, rowLength: q.rowLength) }
             }
             out.append(TensorError(name: quantName, baseType: b.type.name, quantType: q.type.name,
                                    elements: q.elementCount,
@@ -46,7 +46,7 @@ public enum TensorComparison {
             (base.naming.tokenEmbedding, quant.naming.tokenEmbedding, nil),
         ]
         for i in 0..<min(base.config.layerCount, quant.config.layerCount) {
-            for role in TensorNaming.Role.allCases {
+            for role in base.naming.table.roles where quant.naming.table.layer[role] != nil {
                 names.append((base.naming.layer(i, role), quant.naming.layer(i, role), role))
             }
         }

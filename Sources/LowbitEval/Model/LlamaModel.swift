@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 
 /// A decoder evaluated on the CPU over whole chunks of tokens, built from the forward-pass
 /// description of its architecture (``LlamaConfig/forwardPass``: norm, rope layout, activation,
@@ -54,10 +55,12 @@ public final class LlamaModel: @unchecked Sendable {
         var gate: TensorInfo, up: TensorInfo, down: TensorInfo
     }
 
-    /// A model over the tensors of `source` named by `naming`.
-    public init(source: any TensorSource, config: LlamaConfig, naming: TensorNaming, options: Options = Options()) throws {
+    /// A model over the tensors of `source`, named by `config`'s architecture in `layout`.
+    public init(source: any TensorSource, config: LlamaConfig, naming layout: TensorNameLayout,
+                options: Options = Options()) throws {
         self.source = source
         self.config = config
+        let naming = TensorNaming(layout: layout, table: config.tensorNames)
         self.naming = naming
         self.options = options
         let c = config
