@@ -8,7 +8,9 @@ public struct ModelInput: Sendable {
     /// How the input names its tensors, and so which rotary row order Q/K use.
     public typealias Naming = TensorNameLayout
 
+    /// The tensors: one file, or the shards of a checkpoint seen as one source.
     public let source: any TensorSource
+    /// How the input names its tensors (GGUF or Hugging Face).
     public let naming: Naming
     /// The model's hyperparameters, when the input has them (GGUF metadata or `config.json`).
     public let hyperparameters: LlamaHyperparameters?
@@ -66,7 +68,7 @@ public struct ModelInput: Sendable {
     }
 
     /// The path of a file in the input's Hugging Face directory, if it exists.
-    public func directoryFile(_ name: String) -> String? {
+    package func directoryFile(_ name: String) -> String? {
         guard let directory else { return nil }
         let p = (directory as NSString).appendingPathComponent(name)
         return FileManager.default.fileExists(atPath: p) ? p : nil

@@ -7,12 +7,17 @@ import LowbitQuant
 public struct TensorError: Sendable {
     /// The tensor's name in the quantized model.
     public var name: String
+    /// The base tensor's stored type (`bf16`, `q8_0`, ...).
     public var baseType: String
+    /// The quantized tensor's stored type.
     public var quantType: String
+    /// Elements in the tensor.
     public var elements: Int
+    /// The error of the decoded quantized tensor against the decoded base tensor.
     public var metrics: ErrorMetrics
 }
 
+/// Tensor-by-tensor comparison of two models of the same architecture.
 public enum TensorComparison {
     /// Compares every weight both models hold (matched by role, so a GGUF model can be compared
     /// with a Hugging Face one; GGUF's permuted Q/K rows are put back in Hugging Face order).
