@@ -54,7 +54,7 @@ struct Convert: ParsableCommand {
     var fp8Granularity: FP8ScaleGranularity = .row
 
     @Option(name: .long, help: "FP8 element format.")
-    var fp8Format: QuantScheme.FP8Variant = .e4m3
+    var fp8Format: FP8Variant = .e4m3
 
     @Option(name: .long, help: "Safetensors layout for INT types.")
     var layout: ConversionTarget.IntLayout = .compressedTensors

@@ -12,7 +12,7 @@ public struct TargetRequest: Sendable {
     /// `--asym`: INT zero points.
     public var asymmetric = false
     /// `--fp8-format`.
-    public var fp8Format: QuantScheme.FP8Variant = .e4m3
+    public var fp8Format: FP8Variant = .e4m3
     /// `--fp8-granularity` (`fp8-405b` is always per row).
     public var fp8Granularity: FP8ScaleGranularity = .row
     /// `--layout` for INT types.

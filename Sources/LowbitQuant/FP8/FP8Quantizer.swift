@@ -35,13 +35,13 @@ public struct FP8Quantizer: Sendable {
         public static let block128 = Granularity.block(rows: 128, columns: 128)
     }
 
-    public let variant: QuantScheme.FP8Variant
+    public let variant: FP8Variant
     public let granularity: Granularity
     public let scaleFormat: FloatFormat
     public let arithmetic: FloatFormat
     public var threads: Int
 
-    public init(variant: QuantScheme.FP8Variant = .e4m3, granularity: Granularity = .row,
+    public init(variant: FP8Variant = .e4m3, granularity: Granularity = .row,
                 scaleFormat: FloatFormat = .f32, arithmetic: FloatFormat = .f32,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         precondition([.f32, .bf16, .f16].contains(arithmetic), "arithmetic must be f32, bf16 or f16")

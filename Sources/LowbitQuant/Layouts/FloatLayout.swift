@@ -1,6 +1,7 @@
 import LowbitFormats
 
-/// A safetensors tensor of plain floats (F32, F16, BF16, F64): a cast, not a quantization.
+/// A safetensors tensor of plain floats (F32, F16, BF16, F64 when written; any float dtype,
+/// F8 included, when read back): a cast, not a quantization.
 public struct FloatLayout: WeightLayout {
     /// The tensor's dtype.
     public let dtype: SafetensorsDType
@@ -29,5 +30,22 @@ public struct FloatLayout: WeightLayout {
             let decoded = bytes.withUnsafeBytes { format.decode($0) }
             for i in 0..<min(d.count, decoded.count) { d[i] = decoded[i] }
         }
+    }
+
+    /// Any safetensors tensor of a float dtype: one part, the tensor itself.
+    public static func recognise(_ tensor: TensorInfo, in checkpoint: StoredCheckpoint) throws -> StoredWeight? {
+        guard case .safetensors(let dtype) = tensor.type, tensor.type.floatFormat != nil else { return nil }
+        return StoredWeight(name: tensor.name, rows: tensor.rowCount, columns: tensor.rowLength, parts: [tensor],
+                            layout: FloatLayout(dtype))
+    }
+
+    /// Casts the values to F32.
+    public func dequantize(_ weight: StoredWeight, from source: any TensorSource) throws -> [Float] {
+        try TensorDecoder.decode(weight.parts[0], from: source)
+    }
+
+    /// Decodes the tensor strip by strip (so memory stays small) and counts non-finite values.
+    public func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem] {
+        StoredParts.checkDecodes(weight.parts[0], in: source)
     }
 }

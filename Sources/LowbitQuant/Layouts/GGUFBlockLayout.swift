@@ -35,4 +35,21 @@ public struct GGUFBlockLayout: WeightLayout {
             try encoded.withUnsafeBytes { try TensorDecoder.decode($0, as: .ggml(type), into: d, name: name) }
         }
     }
+
+    /// Any GGUF tensor of a type ``TensorDecoder`` reads: one part, the tensor itself.
+    public static func recognise(_ tensor: TensorInfo, in checkpoint: StoredCheckpoint) throws -> StoredWeight? {
+        guard case .ggml(let type) = tensor.type, TensorDecoder.canDecode(tensor.type) else { return nil }
+        return StoredWeight(name: tensor.name, rows: tensor.rowCount, columns: tensor.rowLength, parts: [tensor],
+                            layout: GGUFBlockLayout(type))
+    }
+
+    /// Decodes the blocks.
+    public func dequantize(_ weight: StoredWeight, from source: any TensorSource) throws -> [Float] {
+        try TensorDecoder.decode(weight.parts[0], from: source)
+    }
+
+    /// Decodes the tensor strip by strip (so memory stays small) and counts non-finite values.
+    public func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem] {
+        StoredParts.checkDecodes(weight.parts[0], in: source)
+    }
 }

@@ -3,13 +3,20 @@ import LowbitFormats
 /// One way of storing a weight's values in an output file: GGUF block types, plain floats,
 /// compressed-tensors `float-quantized` and `pack-quantized`, MLX affine.
 ///
-/// A conversion streams a weight through its layout strip by strip: ``plan(name:rows:columns:shape:)``
-/// declares the output tensors up front, ``encode(_:rowLength:tensorAbsmax:importance:name:trailer:)``
-/// turns each strip of whole rows into the bytes of the first tensor (and keeps what the
-/// trailing tensors need in a ``LayoutTrailer``), ``finish(_:rows:columns:)`` gives the trailing
-/// tensors (scales, shapes, zero points, biases), and ``configEntry`` is what the layout adds to
-/// `config.json`. A new layout is one conforming type plus its line in
-/// `OutputEncoding.layout` (LowbitConvert).
+/// Writing: a conversion streams a weight through its layout strip by strip:
+/// ``plan(name:rows:columns:shape:)`` declares the output tensors up front,
+/// ``encode(_:rowLength:tensorAbsmax:importance:name:trailer:)`` turns each strip of whole rows
+/// into the bytes of the first tensor (and keeps what the trailing tensors need in a
+/// ``LayoutTrailer``), ``finish(_:rows:columns:)`` gives the trailing tensors (scales, shapes,
+/// zero points, biases), and ``configEntry`` is what the layout adds to `config.json`.
+///
+/// Reading back: ``recognise(_:in:)`` finds the weights a checkpoint stores with the layout (the
+/// one place that knows its part names), ``dequantize(_:from:)`` rebuilds their values and
+/// ``verify(_:in:)`` checks them. `lowbit verify` and ``QuantizedCheckpointView`` go through
+/// ``WeightLayouts/registered``, the converter through the layout a plan chose.
+///
+/// A new layout is one conforming type plus its line in ``WeightLayouts/registered`` (and, to
+/// offer it as a `--type`, its entry in LowbitConvert's `TargetType` table).
 public protocol WeightLayout: Sendable {
     /// The name plans and summaries print (`Q4_K`, `BF16`, `FP8_E4M3`, `INT4_G128`, `MLX_INT4_G64`).
     var name: String { get }
@@ -37,6 +44,21 @@ public protocol WeightLayout: Sendable {
 
     /// The trailing tensors' bytes once every strip is encoded (none for most layouts).
     func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]]
+
+    /// The weight stored with this layout whose first part (in plan order) is `tensor`, with
+    /// the layout's parameters read from the parts; nil when `tensor` is not such a first part.
+    /// - Throws: `FormatError` (``StoredCheckpoint/badParts(_:_:)``) naming the file and the part
+    ///   when the parts are missing or disagree, so that nothing downstream reads out of bounds.
+    static func recognise(_ tensor: TensorInfo, in checkpoint: StoredCheckpoint) throws -> StoredWeight?
+
+    /// The values `weight` (recognised by this layout) stands for: `rows x columns` floats,
+    /// row-major.
+    /// - Throws: when a part cannot be read or decoded.
+    func dequantize(_ weight: StoredWeight, from source: any TensorSource) throws -> [Float]
+
+    /// The problems of `weight` (recognised by this layout): parts that do not decode, values
+    /// that are NaN or infinite. Empty when it is sound.
+    func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem]
 }
 
 extension WeightLayout {
@@ -48,6 +70,16 @@ extension WeightLayout {
     public var configEntry: LayoutConfigEntry? { nil }
     /// No trailing tensors.
     public func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]] { [] }
+
+    /// Dequantizes the whole weight and counts its non-finite values (reported on its first part).
+    public func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem] {
+        defer { weight.parts.forEach(source.release) }
+        do {
+            return StoredParts.nonFinite(try dequantize(weight, from: source), in: weight.parts[0]).map { [$0] } ?? []
+        } catch {
+            return [LayoutProblem(part: weight.parts[0], reason: "does not decode: \(error)")]
+        }
+    }
 }
 
 /// What a weight's encoder carries from strip to strip for the tensors written after the
