@@ -14,6 +14,14 @@ public struct MLXAffineLayout: WeightLayout {
     public var isQuantized: Bool { true }
     public var configEntry: LayoutConfigEntry? { .mlx(MLXLayout.quantizationConfig(quantizer)) }
 
+    /// This layout, or one with a smaller group size when the requested one does not divide
+    /// the rows (nil when no standard size does).
+    public func fitted(toRowLength rowLength: Int) -> LayoutFit {
+        let (fitted, note) = quantizer.fitted(toRowLength: rowLength)
+        guard let fitted else { return .doesNotFit(reason: note) }
+        return .fits(MLXAffineLayout(fitted), note: fitted.groupSize == quantizer.groupSize ? nil : note)
+    }
+
     public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
         MLXLayout.plan(prefix: CompressedTensorsLayout.prefix(of: name), rows: rows, columns: columns, quantizer: quantizer)
     }

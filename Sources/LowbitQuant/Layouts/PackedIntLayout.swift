@@ -19,6 +19,14 @@ public struct PackedIntLayout: WeightLayout {
                            format: CompressedTensorsLayout.packedFormat)
     }
 
+    /// This layout, or one with a smaller group size when the requested one does not divide
+    /// the rows (nil when no standard size does).
+    public func fitted(toRowLength rowLength: Int) -> LayoutFit {
+        let (fitted, note) = quantizer.fitted(toRowLength: rowLength)
+        guard let fitted else { return .doesNotFit(reason: note) }
+        return .fits(PackedIntLayout(fitted), note: fitted.groupSize == quantizer.groupSize ? nil : note)
+    }
+
     public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
         CompressedTensorsLayout.plan(prefix: CompressedTensorsLayout.prefix(of: name), rows: rows, columns: columns,
                                      quantizer: quantizer)

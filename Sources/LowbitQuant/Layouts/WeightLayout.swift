@@ -30,6 +30,10 @@ public protocol WeightLayout: Sendable {
     /// What the layout adds to `config.json` for a weight stored with it, if anything.
     var configEntry: LayoutConfigEntry? { get }
 
+    /// The layout to store a weight with rows of `rowLength` values: this one, a variant that
+    /// fits the rows (INT layouts fall back to a smaller group size), or none.
+    func fitted(toRowLength rowLength: Int) -> LayoutFit
+
     /// The output tensors of the weight `name` (`X.weight`) of `rows` x `columns`, in the order
     /// their bytes are written; `shape` is the weight's shape as the output format stores it.
     func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor]
@@ -68,6 +72,8 @@ extension WeightLayout {
     public var needsTensorAbsmax: Bool { false }
     /// Nothing in `config.json`.
     public var configEntry: LayoutConfigEntry? { nil }
+    /// Any row fits.
+    public func fitted(toRowLength rowLength: Int) -> LayoutFit { .fits(self, note: nil) }
     /// No trailing tensors.
     public func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]] { [] }
 
@@ -106,6 +112,14 @@ public struct EncodedStrip {
         self.bytes = bytes
         self.dequantize = dequantize
     }
+}
+
+/// Whether a layout can store a weight's rows (``WeightLayout/fitted(toRowLength:)``).
+public enum LayoutFit: Sendable {
+    /// Store the weight with `layout`; `note` says why it differs from the one asked for.
+    case fits(any WeightLayout, note: String?)
+    /// The layout cannot store such rows, for `reason`: the weight stays unquantized.
+    case doesNotFit(reason: String)
 }
 
 /// What a layout adds to a Hugging Face `config.json`.
