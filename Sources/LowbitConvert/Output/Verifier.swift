@@ -37,17 +37,26 @@ public struct Verifier {
         let source = try ModelFile.open(path)
         let checkpoint = StoredCheckpoint(source, mlxBits: mlxBits())
         var problems: [VerificationProblem] = []
-        for (i, tensor) in source.tensors.enumerated() {
-            defer { progress?(i + 1, source.tensors.count) }
+        // First which layout reads each tensor: the trailing parts of a weight (scales, biases)
+        // are checked with it, not again on their own.
+        var weights: [String: StoredWeight] = [:]
+        var trailing = Set<String>()
+        for tensor in source.tensors {
             do {
                 guard let weight = try WeightLayouts.recognise(tensor, in: checkpoint) else { continue }
-                problems += weight.verify(in: source).map {
-                    VerificationProblem(file: $0.part.file, tensor: $0.part.name, reason: $0.reason)
-                }
+                weights[tensor.name] = weight
+                trailing.formUnion(weight.parts.dropFirst().map(\.name))
             } catch let error as FormatError {
                 problems.append(.init(file: tensor.file, tensor: error.item ?? tensor.name, reason: error.reason))
             } catch {
                 problems.append(.init(file: tensor.file, tensor: tensor.name, reason: "\(error)"))
+            }
+        }
+        for (i, tensor) in source.tensors.enumerated() {
+            defer { progress?(i + 1, source.tensors.count) }
+            guard let weight = weights[tensor.name], !trailing.contains(tensor.name) else { continue }
+            problems += weight.verify(in: source).map {
+                VerificationProblem(file: $0.part.file, tensor: $0.part.name, reason: $0.reason)
             }
         }
         return (source.tensors.count, problems)

@@ -62,7 +62,8 @@ public struct FP8Layout: WeightLayout {
     }
 
     /// `X.weight` in F8_E4M3 or F8_E5M2 with `X.weight_scale` beside it; the granularity follows
-    /// from the scale's shape (one value, one per row, or a block grid).
+    /// from the scale's shape (one value, one per row, or a block grid: 128 x 128 blocks when the
+    /// grid is theirs, the standard size, else the smallest blocks that give the grid).
     public static func recognise(_ tensor: TensorInfo, in checkpoint: StoredCheckpoint) throws -> StoredWeight? {
         guard tensor.name.hasSuffix(".weight"), case .safetensors(let dtype) = tensor.type,
               let variant = FP8Variant(dtype: dtype),
@@ -81,7 +82,9 @@ public struct FP8Layout: WeightLayout {
             guard grid.count == 2, grid[0] > 0, grid[1] > 0, rows > 0, columns > 0 else {
                 throw checkpoint.badParts(scale.name, "unrecognised FP8 scale shape \(grid)")
             }
-            granularity = .block(rows: (rows + grid[0] - 1) / grid[0], columns: (columns + grid[1] - 1) / grid[1])
+            let standard = FP8Quantizer(granularity: .block128).scaleShape(rows: rows, columns: columns)
+            granularity = standard == grid ? .block128
+                : .block(rows: (rows + grid[0] - 1) / grid[0], columns: (columns + grid[1] - 1) / grid[1])
         }
         let q = FP8Quantizer(variant: variant, granularity: granularity, scaleFormat: scaleFormat)
         guard q.scaleShape(rows: rows, columns: columns).reduce(1, *) == scale.elementCount else {

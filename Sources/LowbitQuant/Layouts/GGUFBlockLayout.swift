@@ -47,9 +47,4 @@ public struct GGUFBlockLayout: WeightLayout {
     public func dequantize(_ weight: StoredWeight, from source: any TensorSource) throws -> [Float] {
         try TensorDecoder.decode(weight.parts[0], from: source)
     }
-
-    /// Decodes the tensor strip by strip (so memory stays small) and counts non-finite values.
-    public func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem] {
-        StoredParts.checkDecodes(weight.parts[0], in: source)
-    }
 }

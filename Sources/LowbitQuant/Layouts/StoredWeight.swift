@@ -104,7 +104,8 @@ enum StoredParts {
             let rows = row..<min(tensor.rowCount, row + stripRows)
             do {
                 let values = try TensorDecoder.decode(tensor, from: source, rows: rows)
-                if let problem = nonFinite(values, in: tensor) { return [problem] }
+                let bad = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+                if bad > 0 { return [LayoutProblem(part: tensor, reason: "\(bad) NaN or Inf values")] }
             } catch {
                 return [LayoutProblem(part: tensor, reason: "does not decode: \(error)")]
             }
@@ -113,9 +114,4 @@ enum StoredParts {
         return []
     }
 
-    /// A problem naming how many of `values` are NaN or infinite, nil when none are.
-    static func nonFinite(_ values: [Float], in tensor: TensorInfo) -> LayoutProblem? {
-        let bad = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
-        return bad > 0 ? LayoutProblem(part: tensor, reason: "\(bad) NaN or Inf values") : nil
-    }
 }

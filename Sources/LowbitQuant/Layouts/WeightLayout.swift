@@ -60,8 +60,8 @@ public protocol WeightLayout: Sendable {
     /// - Throws: when a part cannot be read or decoded.
     func dequantize(_ weight: StoredWeight, from source: any TensorSource) throws -> [Float]
 
-    /// The problems of `weight` (recognised by this layout): parts that do not decode, values
-    /// that are NaN or infinite. Empty when it is sound.
+    /// The problems of `weight` (recognised by this layout) beyond what ``recognise(_:in:)``
+    /// checks: parts that do not decode, values that are NaN or infinite. Empty when it is sound.
     func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem]
 }
 
@@ -77,14 +77,11 @@ extension WeightLayout {
     /// No trailing tensors.
     public func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]] { [] }
 
-    /// Dequantizes the whole weight and counts its non-finite values (reported on its first part).
+    /// Decodes every part stored as floats or GGUF blocks (codes, scales, biases) strip by strip
+    /// and counts its non-finite values; integer parts (packed words, shapes, zero points) have
+    /// no values to check beyond the agreement ``recognise(_:in:)`` enforces.
     public func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem] {
-        defer { weight.parts.forEach(source.release) }
-        do {
-            return StoredParts.nonFinite(try dequantize(weight, from: source), in: weight.parts[0]).map { [$0] } ?? []
-        } catch {
-            return [LayoutProblem(part: weight.parts[0], reason: "does not decode: \(error)")]
-        }
+        weight.parts.filter { TensorDecoder.canDecode($0.type) }.flatMap { StoredParts.checkDecodes($0, in: source) }
     }
 }
 
