@@ -17,12 +17,14 @@ public enum OutputKind: Sendable, Equatable {
         else { self = .directory(path) }
     }
 
+    /// The output path.
     public var path: String {
         switch self {
         case .ggufFile(let p), .safetensorsFile(let p), .directory(let p): p
         }
     }
 
+    /// Whether the output is a GGUF file.
     public var isGGUF: Bool {
         if case .ggufFile = self { return true }
         return false
@@ -32,9 +34,13 @@ public enum OutputKind: Sendable, Equatable {
 /// Everything a conversion will do, decided before a byte is written: one job per output weight,
 /// the output metadata, and what the user should be told.
 public struct ConversionPlan: Sendable {
+    /// The model read.
     public var input: ModelInput
+    /// Where the output goes.
     public var output: OutputKind
+    /// The user's choices.
     public var options: ConversionOptions
+    /// One job per output weight, in the order they are written.
     public var jobs: [TensorJob]
     /// GGUF key-values of the output (GGUF output only).
     public var ggufMetadata: [(key: String, value: MetadataValue)]

@@ -7,10 +7,15 @@ import LowbitTokenizer
 
 /// Progress of a running conversion, for progress bars.
 public struct ConversionProgress: Sendable {
+    /// The tensor being converted, counted from 0.
     public var tensorIndex: Int
+    /// Tensors in the plan.
     public var tensorCount: Int
+    /// The output name of the tensor being converted.
     public var tensorName: String
+    /// Input bytes processed so far.
     public var bytesDone: Int
+    /// Input bytes in the plan.
     public var bytesTotal: Int
 }
 
@@ -24,8 +29,10 @@ public struct ConversionProgress: Sendable {
 /// the free space on the target filesystem is checked against the plan. Before each tensor the
 /// input files are checked for having shrunk since they were mapped.
 public struct Converter {
+    /// The plan to run.
     public let plan: ConversionPlan
 
+    /// A converter for `plan`.
     public init(plan: ConversionPlan) {
         self.plan = plan
     }

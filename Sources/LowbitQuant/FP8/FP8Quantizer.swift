@@ -35,12 +35,18 @@ public struct FP8Quantizer: Sendable {
         public static let block128 = Granularity.block(rows: 128, columns: 128)
     }
 
+    /// The element format of the codes.
     public let variant: FP8Variant
+    /// Which elements share a scale.
     public let granularity: Granularity
+    /// The dtype scales are stored in (and rounded to).
     public let scaleFormat: FloatFormat
+    /// The precision `x / scale` is computed in (`.f32`, or `.bf16`/`.f16` as PyTorch on such tensors).
     public let arithmetic: FloatFormat
+    /// Threads for whole-tensor quantization.
     public var threads: Int
 
+    /// A quantizer to `variant` codes with scales of `granularity`.
     public init(variant: FP8Variant = .e4m3, granularity: Granularity = .row,
                 scaleFormat: FloatFormat = .f32, arithmetic: FloatFormat = .f32,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
@@ -188,6 +194,7 @@ public struct FP8Quantizer: Sendable {
 
     /// FP8 codes and scales of a whole matrix.
     public struct Result: Sendable, Equatable {
+        /// One FP8 code per value, row-major.
         public var codes: [UInt8]
         /// Row-major, shaped as ``scaleShape(rows:columns:)``.
         public var scales: [Float]

@@ -15,6 +15,7 @@ public enum GroupSizeDecision: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// `group size N`, `group size N (why)` or `kept (why)`.
     public var description: String {
         switch self {
         case .use(let n): "group size \(n)"

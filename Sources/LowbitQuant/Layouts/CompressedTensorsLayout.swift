@@ -3,9 +3,12 @@ import LowbitFormats
 /// One stored tensor of a quantized weight: what to declare in the output plan and its bytes
 /// (little-endian, as the `safetensors` package reads them).
 public struct QuantizedTensorPart: Sendable, Equatable {
+    /// The tensor's name, type and shape in the output plan.
     public var planned: PlannedTensor
+    /// Its stored bytes.
     public var bytes: [UInt8]
 
+    /// A part declared as `planned`, holding `bytes`.
     public init(planned: PlannedTensor, bytes: [UInt8]) {
         self.planned = planned
         self.bytes = bytes

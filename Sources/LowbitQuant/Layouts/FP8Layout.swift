@@ -11,26 +11,33 @@ public struct FP8Layout: WeightLayout {
         self.quantizer = quantizer
     }
 
+    /// The name plans and summaries print.
     public var name: String { "FP8_\(quantizer.variant == .e4m3 ? "E4M3" : "E5M2")" }
+    /// Whether values are quantized (lossy beyond a float cast).
     public var isQuantized: Bool { true }
 
+    /// Whole blocks of rows per strip (per-block scales must not straddle strips).
     public var stripRowMultiple: Int {
         if case .block(let r, _) = quantizer.granularity { return r }
         return 1
     }
 
+    /// Whether a first pass finds the weight's absolute maximum (one scale per tensor).
     public var needsTensorAbsmax: Bool { quantizer.granularity == .tensor }
 
+    /// What the layout adds to `config.json`.
     public var configEntry: LayoutConfigEntry? {
         .compressedTensors(weights: CompressedTensorsLayout.weightsArguments(quantizer),
                            format: CompressedTensorsLayout.floatFormat)
     }
 
+    /// The output tensors of the weight `name`, in the order they are written.
     public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
         CompressedTensorsLayout.plan(prefix: CompressedTensorsLayout.prefix(of: name), rows: rows, columns: columns,
                                      quantizer: quantizer)
     }
 
+    /// Encodes a strip of whole rows into the bytes of the first planned tensor.
     public func encode(_ values: [Float], rowLength width: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         let q = quantizer
@@ -57,6 +64,7 @@ public struct FP8Layout: WeightLayout {
         }
     }
 
+    /// The trailing tensors' bytes (scales, shape, zero points or biases).
     public func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]] {
         [quantizer.scaleFormat.encode(trailer.scales)]
     }

@@ -11,13 +11,17 @@ public struct FloatLayout: WeightLayout {
         self.dtype = dtype
     }
 
+    /// The name plans and summaries print.
     public var name: String { dtype.name }
+    /// Whether values are quantized (lossy beyond a float cast).
     public var isQuantized: Bool { false }
 
+    /// The output tensors of the weight `name`, in the order they are written.
     public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
         [PlannedTensor(name: name, type: .safetensors(dtype), shape: shape)]
     }
 
+    /// Encodes a strip of whole rows into the bytes of the first planned tensor.
     public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         Self.encode(values, as: TensorType.safetensors(dtype).floatFormat ?? .f32)

@@ -11,13 +11,17 @@ public struct GGUFBlockLayout: WeightLayout {
         self.type = type
     }
 
+    /// The name plans and summaries print.
     public var name: String { type.name }
+    /// Whether values are quantized (lossy beyond a float cast).
     public var isQuantized: Bool { !type.isFloat }
 
+    /// The output tensors of the weight `name`, in the order they are written.
     public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
         [PlannedTensor(name: name, type: .ggml(type), shape: shape)]
     }
 
+    /// Encodes a strip of whole rows into the bytes of the first planned tensor.
     public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         if let format = TensorType.ggml(type).floatFormat {

@@ -11,9 +11,12 @@ public struct PackedIntLayout: WeightLayout {
         self.quantizer = quantizer
     }
 
+    /// The name plans and summaries print.
     public var name: String { "INT\(quantizer.bits)_G\(quantizer.groupSize)" }
+    /// Whether values are quantized (lossy beyond a float cast).
     public var isQuantized: Bool { true }
 
+    /// What the layout adds to `config.json`.
     public var configEntry: LayoutConfigEntry? {
         .compressedTensors(weights: CompressedTensorsLayout.weightsArguments(quantizer),
                            format: CompressedTensorsLayout.packedFormat)
@@ -27,16 +30,19 @@ public struct PackedIntLayout: WeightLayout {
         return .fits(PackedIntLayout(fitted), note: fitted.groupSize == quantizer.groupSize ? nil : note)
     }
 
+    /// The output tensors of the weight `name`, in the order they are written.
     public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
         CompressedTensorsLayout.plan(prefix: CompressedTensorsLayout.prefix(of: name), rows: rows, columns: columns,
                                      quantizer: quantizer)
     }
 
+    /// Encodes a strip of whole rows into the bytes of the first planned tensor.
     public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         IntGroupStrip.encode(values, rowLength: rowLength, quantizer: quantizer, trailer: &trailer)
     }
 
+    /// The trailing tensors' bytes (scales, shape, zero points or biases).
     public func finish(_ trailer: LayoutTrailer, rows: Int, columns: Int) -> [[UInt8]] {
         let q = quantizer
         var parts = [q.scaleFormat.encode(trailer.scales), CompressedTensorsLayout.shapeBytes(rows: rows, columns: columns)]
