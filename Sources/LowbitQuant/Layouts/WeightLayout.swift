@@ -80,8 +80,10 @@ extension WeightLayout {
     /// Decodes every part stored as floats or GGUF blocks (codes, scales, biases) strip by strip
     /// and counts its non-finite values; integer parts (packed words, shapes, zero points) have
     /// no values to check beyond the agreement ``recognise(_:in:)`` enforces.
+    /// Every part is released afterwards, so verifying a large model keeps little of it in memory.
     public func verify(_ weight: StoredWeight, in source: any TensorSource) -> [LayoutProblem] {
-        weight.parts.filter { TensorDecoder.canDecode($0.type) }.flatMap { StoredParts.checkDecodes($0, in: source) }
+        defer { weight.parts.forEach(source.release) }
+        return weight.parts.filter { TensorDecoder.canDecode($0.type) }.flatMap { StoredParts.checkDecodes($0, in: source) }
     }
 }
 
