@@ -15,7 +15,7 @@ extension FP8ScaleGranularity: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
 }
 
-extension QuantScheme.FP8Variant: ExpressibleByArgument {
+extension FP8Variant: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
 

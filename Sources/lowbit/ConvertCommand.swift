@@ -16,8 +16,8 @@ struct Convert: ParsableCommand {
 
             GGUF types: \(TargetType.allCases.compactMap { if case .gguf(let t) = $0 { t.name } else { nil } }.joined(separator: " ")) \
             (the last three are llama.cpp's mixes). Safetensors types (compressed-tensors, as vLLM \
-            loads): fp8 (per row by default), fp8-405b (Meta's Llama 3.1 405B recipe), int8, int4 \
-            (group 128, symmetric by default); f32 f16 bf16 for plain floats. --layout mlx writes \
+            loads): \(SafetensorsType.all.map(\.description).joined(separator: ", ")); \
+            \(FloatDType.allCases.map(\.rawValue).joined(separator: " ")) for plain floats. --layout mlx writes \
             MLX's affine layout instead.
 
             Tensors whose rows do not fit a block type fall back as llama.cpp does (Q4_K -> Q5_0, \
@@ -54,7 +54,7 @@ struct Convert: ParsableCommand {
     var fp8Granularity: FP8ScaleGranularity = .row
 
     @Option(name: .long, help: "FP8 element format.")
-    var fp8Format: QuantScheme.FP8Variant = .e4m3
+    var fp8Format: FP8Variant = .e4m3
 
     @Option(name: .long, help: "Safetensors layout for INT types.")
     var layout: ConversionTarget.IntLayout = .compressedTensors

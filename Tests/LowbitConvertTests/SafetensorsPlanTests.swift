@@ -34,7 +34,7 @@ import Testing
             }
             let q = try #require(Self.job(plan, "model.layers.0.self_attn.q_proj.weight"))
             let parts = q.outputs.map(\.name)
-            if case .fp8 = target {
+            if target.layout is FP8Layout {
                 #expect(parts == ["model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.q_proj.weight_scale"])
                 #expect(q.outputs[0].type == .safetensors(.F8_E4M3))
             } else {
@@ -71,13 +71,13 @@ import Testing
         defer { model.cleanUp() }
         let plan = try Self.plan(model, .int(Self.int4, layout: .compressedTensors))
         let q = try #require(Self.job(plan, "model.layers.0.self_attn.q_proj.weight"))
-        guard case .compressedInt(let fitted) = q.encoding else { Issue.record("q_proj not quantized"); return }
+        guard let fitted = (q.encoding.layout as? PackedIntLayout)?.quantizer else { Issue.record("q_proj not quantized"); return }
         #expect(fitted.groupSize == 32)
         guard case .override(let why) = q.reason else { Issue.record("fallback not reported: \(q.reason)"); return }
         #expect(why.contains("32") && why.contains("96"))
         // down_proj rows are 256 long: the requested group fits and nothing is reported.
         let down = try #require(Self.job(plan, "model.layers.0.mlp.down_proj.weight"))
-        guard case .compressedInt(let d) = down.encoding else { Issue.record("down_proj not quantized"); return }
+        guard let d = (down.encoding.layout as? PackedIntLayout)?.quantizer else { Issue.record("down_proj not quantized"); return }
         #expect(d.groupSize == 128)
         #expect(down.reason == .defaultType)
         // Scale tensor shape: [rows, columns / group].

@@ -125,3 +125,22 @@ struct TinyCheckpoint {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix(".") && $0.contains("lowbit") }
     }
 }
+
+/// Targets for a chosen quantizer (the `--type` table builds them from a request).
+extension ConversionTarget {
+    /// compressed-tensors FP8 of every decoder linear weight.
+    static func fp8(_ q: FP8Quantizer) -> ConversionTarget {
+        .quantized(FP8Layout(q), selection: .decoderLinear, name: "fp8-\(q.granularity)")
+    }
+
+    /// Meta's 405B FP8 recipe.
+    static func fp8Llama405B(_ q: FP8Quantizer) -> ConversionTarget {
+        .quantized(FP8Layout(q), selection: .llama405B, name: "fp8-405b")
+    }
+
+    /// INT weights in compressed-tensors or MLX layout.
+    static func int(_ q: IntGroupQuantizer, layout: IntLayout) -> ConversionTarget {
+        .quantized(layout == .mlx ? MLXAffineLayout(q) : PackedIntLayout(q), selection: .decoderLinear,
+                   name: "int\(q.bits)-g\(q.groupSize)\(layout == .mlx ? "-mlx" : "")")
+    }
+}

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct FP8QuantizerTests {
     /// Every fixture case: variant, granularity, scale format = arithmetic, input.
-    static let cases: [(QuantScheme.FP8Variant, String, FloatFormat, String)] = [
+    static let cases: [(FP8Variant, String, FloatFormat, String)] = [
         (.e4m3, "row", .f32, "a"), (.e5m2, "row", .f32, "a"), (.e4m3, "tensor", .f32, "a"),
         (.e4m3, "block", .f32, "b"), (.e4m3, "row", .bf16, "a"), (.e4m3, "block", .bf16, "b"),
         (.e5m2, "tensor", .bf16, "b"),
@@ -37,7 +37,7 @@ import Testing
 
     @Test func clampsInsteadOfOverflowing() {
         // Scale 1 (absmax 448 / 57344) but values far beyond: codes saturate at ±max, never NaN/inf.
-        for variant in QuantScheme.FP8Variant.allCases {
+        for variant in FP8Variant.allCases {
             let maxv = variant.maxFinite
             let row: [Float] = [maxv, -maxv, maxv * 1.05, -maxv * 1.07, 1e30, -1e30, maxv * 0.999]
             let q = FP8Quantizer(variant: variant, granularity: .tensor, threads: 1)

@@ -4,18 +4,24 @@ import LowbitQuant
 
 /// Shards of a directory output: how many a resumed run took over and how many it wrote.
 public struct ShardCounts: Sendable, Equatable {
+    /// Finished shards a resumed run took over.
     public var reused = 0
+    /// Shards this run wrote.
     public var written = 0
 }
 
 /// What a conversion did: per-tensor reports and the totals a user wants at the end.
 public struct ConversionSummary: Sendable {
+    /// The plan that was run.
     public var plan: ConversionPlan
+    /// What happened to each tensor, in plan order.
     public var tensors: [TensorReport]
+    /// Wall-clock time of the conversion.
     public var seconds: Double
     /// For directory outputs: shards taken over from a resumed run, and shards written.
     public var shards: ShardCounts?
 
+    /// The summary of running `plan`.
     public init(plan: ConversionPlan, tensors: [TensorReport], seconds: Double, shards: ShardCounts? = nil) {
         self.plan = plan
         self.tensors = tensors
@@ -30,8 +36,11 @@ public struct ConversionSummary: Sendable {
         return counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// Bytes read from the input.
     public var inputBytes: Int { tensors.reduce(0) { $0 + $1.inputBytes } }
+    /// Bytes of tensor data written.
     public var outputBytes: Int { tensors.reduce(0) { $0 + $1.outputBytes } }
+    /// Values converted.
     public var elements: Int { tensors.reduce(0) { $0 + $1.elements } }
     /// Bits per weight of the output tensor data.
     public var bitsPerWeight: Double { elements == 0 ? 0 : Double(outputBytes) * 8 / Double(elements) }

@@ -17,12 +17,14 @@ public enum OutputKind: Sendable, Equatable {
         else { self = .directory(path) }
     }
 
+    /// The output path.
     public var path: String {
         switch self {
         case .ggufFile(let p), .safetensorsFile(let p), .directory(let p): p
         }
     }
 
+    /// Whether the output is a GGUF file.
     public var isGGUF: Bool {
         if case .ggufFile = self { return true }
         return false
@@ -32,9 +34,13 @@ public enum OutputKind: Sendable, Equatable {
 /// Everything a conversion will do, decided before a byte is written: one job per output weight,
 /// the output metadata, and what the user should be told.
 public struct ConversionPlan: Sendable {
+    /// The model read.
     public var input: ModelInput
+    /// Where the output goes.
     public var output: OutputKind
+    /// The user's choices.
     public var options: ConversionOptions
+    /// One job per output weight, in the order they are written.
     public var jobs: [TensorJob]
     /// GGUF key-values of the output (GGUF output only).
     public var ggufMetadata: [(key: String, value: MetadataValue)]
@@ -169,7 +175,7 @@ private struct Planner {
             } else if !TensorDecoder.canDecode(t.type) {
                 throw ConvertError.unsupportedTensor(tensor: t.name, file: t.file, reason: "type \(t.type.name) cannot be decoded, so it cannot become \(type.name)")
             } else {
-                encoding = .gguf(type)
+                encoding = .encode(GGUFBlockLayout(type))
             }
             plan.jobs.append(TensorJob(
                 input: .tensor(t), outputName: name, rows: t.rowCount, rowLength: t.rowLength, encoding: encoding,
@@ -181,7 +187,7 @@ private struct Planner {
             let factors = scaling.frequencyFactors(headDimension: hyper.headDimension, ropeTheta: hyper.ropeTheta)
             plan.jobs.insert(TensorJob(
                 input: .values(factors), outputName: "rope_freqs.weight", rows: 1, rowLength: factors.count,
-                encoding: .gguf(.f32), rotary: nil, reason: .notQuantizable,
+                encoding: .encode(GGUFBlockLayout(.f32)), rotary: nil, reason: .notQuantizable,
                 outputs: [PlannedTensor(name: "rope_freqs.weight", type: .ggml(.f32), shape: [factors.count])]), at: 0)
             plan.jobs.sort { GGUFTensorOrder.precedes($0.outputName, $1.outputName) }
         }
@@ -201,7 +207,7 @@ private struct Planner {
     // MARK: safetensors
 
     mutating func buildSafetensors(_ named: [(TensorInfo, String)]) throws {
-        let layerCount = hyper?.layerCount ?? (named.compactMap { Self.layerIndex($0.1) }.max().map { $0 + 1 } ?? 0)
+        let layerCount = hyper?.layerCount ?? (named.compactMap { JobPlanning.layerIndex($0.1) }.max().map { $0 + 1 } ?? 0)
         for (t, name) in named {
             let rot = rotary(for: name, sourceName: t.name)
             let isLinear = isDecoderLinear(name) && t.rowMajorShape.count == 2
@@ -214,27 +220,16 @@ private struct Planner {
             let plainOutputs = [PlannedTensor(name: name, type: .safetensors(floatDType ?? .F32), shape: t.rowMajorShape)]
 
             switch options.target {
-            case .fp8(let q) where isLinear && kept == nil,
-                 .fp8Llama405B(let q) where isLinear && kept == nil && Self.is405BQuantized(name, layers: layerCount):
-                encoding = .fp8(q)
-                outputs = FP8Layout(q).plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
-            case .int(let q, let layout) where isLinear && kept == nil:
-                let decision = IntGroupQuantizer.chooseGroupSize(requested: q.groupSize, rowLength: cols)
-                if let g = decision.groupSize {
-                    let fitted = g == q.groupSize ? q : IntGroupQuantizer(
-                        bits: q.bits, groupSize: g, convention: q.convention, scaleFormat: q.scaleFormat,
-                        arithmetic: q.arithmetic, search: q.search)
-                    if g != q.groupSize { reason = .override("group size \(g): \(q.groupSize) does not divide \(cols)") }
-                    if layout == .mlx {
-                        encoding = .mlxInt(fitted)
-                        outputs = MLXAffineLayout(fitted).plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
-                    } else {
-                        encoding = .compressedInt(fitted)
-                        outputs = PackedIntLayout(fitted).plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
-                    }
-                } else {
-                    reason = .override("kept: \(decision)")
-                    encoding = floatDType.map { .float($0) } ?? .copy
+            case .quantized(let layout, let selection, _)
+                where isLinear && kept == nil && selection.picks(name, layers: layerCount):
+                switch layout.fitted(toRowLength: cols) {
+                case .fits(let fitted, let note):
+                    if let note { reason = .override(note) }
+                    encoding = .encode(fitted)
+                    outputs = fitted.plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
+                case .doesNotFit(let why):
+                    reason = .override("kept: \(why)")
+                    encoding = floatDType.map { .encode(FloatLayout($0)) } ?? .copy
                     outputs = plainOutputs
                 }
             default:
@@ -242,10 +237,10 @@ private struct Planner {
                 else if isLinear { reason = .notQuantizable }
                 else { reason = .notQuantizable }
                 if case .float(let d) = options.target, t.type.floatFormat != nil || TensorDecoder.canDecode(t.type) {
-                    encoding = .float(d)
+                    encoding = .encode(FloatLayout(d))
                     outputs = [PlannedTensor(name: name, type: .safetensors(d), shape: t.rowMajorShape)]
                 } else if let d = floatDType {
-                    encoding = (t.type == .safetensors(d) && rot == nil) ? .copy : .float(d)
+                    encoding = (t.type == .safetensors(d) && rot == nil) ? .copy : .encode(FloatLayout(d))
                     outputs = [PlannedTensor(name: name, type: .safetensors(d), shape: t.rowMajorShape)]
                 } else if case .safetensors(let d) = t.type, rot == nil {
                     encoding = .copy
@@ -272,16 +267,5 @@ private struct Planner {
 
     /// `model.layers.N.(self_attn|mlp).X_proj.weight`: the linear weights vLLM quantizes.
     func isDecoderLinear(_ name: String) -> Bool { JobPlanning.isLinear(name, in: input.tensorNames) }
-
-    static func layerIndex(_ name: String) -> Int? {
-        guard name.hasPrefix("model.layers.") else { return nil }
-        return Int(name.dropFirst("model.layers.".count).prefix { $0.isNumber })
-    }
-
-    /// Meta's 405B FP8 recipe: only FFN weights, not in the first or last layer.
-    static func is405BQuantized(_ name: String, layers: Int) -> Bool {
-        guard name.contains(".mlp."), let i = layerIndex(name) else { return false }
-        return i > 0 && i < layers - 1
-    }
 
 }

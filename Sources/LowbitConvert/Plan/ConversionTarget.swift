@@ -7,17 +7,16 @@ public enum ConversionTarget: Sendable {
     case gguf(GGUFTarget)
     /// Safetensors with every linear weight in a plain float dtype (F32, F16, BF16).
     case float(SafetensorsDType)
-    /// Compressed-tensors FP8 (`float-quantized`) for the decoder's linear weights.
-    case fp8(FP8Quantizer)
-    /// Meta's Llama 3.1 405B recipe: FFN weights row-wise FP8; attention and the first and last
-    /// layers stay in the source precision.
-    case fp8Llama405B(FP8Quantizer)
-    /// INT8/INT4 with per-group scales, in compressed-tensors `pack-quantized` or MLX layout.
-    case int(IntGroupQuantizer, layout: IntLayout)
+    /// Safetensors with the decoder's linear weights that `selection` picks stored with `layout`
+    /// (compressed-tensors FP8 or `pack-quantized`, MLX affine...); `name` is how summaries call
+    /// the target (`fp8-row`, `fp8-405b`, `int4-g128`, `int4-g64-mlx`). ``TargetType`` builds these.
+    case quantized(any WeightLayout, selection: WeightSelection, name: String)
 
-    /// Where quantized integer weights go.
+    /// Where quantized integer weights go (`--layout`).
     public enum IntLayout: String, Sendable, CaseIterable {
+        /// compressed-tensors `pack-quantized`, as vLLM loads it.
         case compressedTensors = "compressed-tensors"
+        /// MLX's affine layout, as `mlx_lm` loads it.
         case mlx
     }
 
@@ -34,9 +33,7 @@ public enum ConversionTarget: Sendable {
         switch self {
         case .gguf: nil
         case .float(let d): FloatLayout(d)
-        case .fp8(let q), .fp8Llama405B(let q): FP8Layout(q)
-        case .int(let q, .compressedTensors): PackedIntLayout(q)
-        case .int(let q, .mlx): MLXAffineLayout(q)
+        case .quantized(let layout, _, _): layout
         }
     }
 
@@ -45,21 +42,42 @@ public enum ConversionTarget: Sendable {
         switch self {
         case .gguf(let t): t.name
         case .float(let d): d.name.lowercased()
-        case .fp8(let q): "fp8-\(q.granularity)"
-        case .fp8Llama405B: "fp8-405b"
-        case .int(let q, let layout): "int\(q.bits)-g\(q.groupSize)\(layout == .mlx ? "-mlx" : "")"
+        case .quantized(_, _, let name): name
+        }
+    }
+}
+
+/// Which weights of a safetensors output a quantized target stores with its layout; the others
+/// stay in float.
+public enum WeightSelection: Sendable, Equatable {
+    /// Every linear weight of the decoder (`model.layers.N.(self_attn|mlp).X_proj.weight`).
+    case decoderLinear
+    /// Meta's Llama 3.1 405B FP8 recipe: the FFN weights, except in the first and last layers.
+    case llama405B
+
+    /// Whether the decoder linear weight `name` of a model of `layers` layers is picked.
+    func picks(_ name: String, layers: Int) -> Bool {
+        switch self {
+        case .decoderLinear:
+            return true
+        case .llama405B:
+            guard name.contains(".mlp."), let i = JobPlanning.layerIndex(name) else { return false }
+            return i > 0 && i < layers - 1
         }
     }
 }
 
 /// The user's choices for a conversion, as the CLI collects them.
 public struct ConversionOptions: Sendable {
+    /// What to produce.
     public var target: ConversionTarget
     /// `--keep REGEX`: tensors left in source precision.
     public var keep: [TensorPattern] = []
     /// `--tensor-type REGEX=TYPE` rules (GGUF output).
     public var tensorTypeRules: [String] = []
+    /// `--output-tensor-type`: the GGUF type of `output.weight`.
     public var outputTensorType: GGMLType?
+    /// `--token-embedding-type`: the GGUF type of `token_embd.weight`.
     public var tokenEmbeddingType: GGMLType?
     /// Float dtype for unquantized tensors in safetensors output (`nil`: keep the source's
     /// float dtype, BF16 for GGUF sources).
@@ -82,6 +100,7 @@ public struct ConversionOptions: Sendable {
     /// each other only if these agree (see ``ConversionPlan/resumeFingerprint(extra:)``).
     public var resumeKey = ""
 
+    /// Options for `target`, every other choice at its default.
     public init(target: ConversionTarget) {
         self.target = target
     }

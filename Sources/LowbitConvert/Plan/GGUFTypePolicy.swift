@@ -100,6 +100,7 @@ public enum TypeChoiceReason: Sendable, Hashable, CustomStringConvertible {
     /// The default type of the target.
     case defaultType
 
+    /// How summaries print the reason (`fallback from Q4_K (...)`).
     public var description: String {
         switch self {
         case .notQuantizable: "not quantizable"
@@ -118,12 +119,15 @@ public enum TypeChoiceReason: Sendable, Hashable, CustomStringConvertible {
 /// The policy is stateful in the same way llama.cpp's is: the mixes count `attn_v` and `ffn_down`
 /// tensors in file order, so tensors must be asked for in the order they are written.
 public struct GGUFTypePolicy: Sendable {
+    /// The type or mix asked for.
     public let target: GGUFTarget
     /// User rules `REGEX=TYPE`, first match wins (llama-quantize's `--tensor-type`).
     public var tensorTypeRules: [(pattern: TensorPattern, type: GGMLType)]
     /// Tensors matching any of these keep their source precision.
     public var keepPatterns: [TensorPattern]
+    /// `--output-tensor-type`: the type of `output.weight`, overriding the target's choice.
     public var outputTensorType: GGMLType?
+    /// `--token-embedding-type`: the type of `token_embd.weight`, overriding the target's choice.
     public var tokenEmbeddingType: GGMLType?
 
     private let attentionVCount: Int

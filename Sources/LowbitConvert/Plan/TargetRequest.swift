@@ -12,7 +12,7 @@ public struct TargetRequest: Sendable {
     /// `--asym`: INT zero points.
     public var asymmetric = false
     /// `--fp8-format`.
-    public var fp8Format: QuantScheme.FP8Variant = .e4m3
+    public var fp8Format: FP8Variant = .e4m3
     /// `--fp8-granularity` (`fp8-405b` is always per row).
     public var fp8Granularity: FP8ScaleGranularity = .row
     /// `--layout` for INT types.
@@ -42,36 +42,16 @@ public struct TargetRequest: Sendable {
 
 extension ConversionTarget {
     /// The target Lowbit converts to for `request`, given the float format most of the input's
-    /// weights are stored in (``dominantFloat(of:)``) and where the output goes:
-    /// - FP8: the requested element format and granularity, scales in F32 (per row for `fp8-405b`);
-    /// - INT in compressed-tensors layout: from a BF16/F16 checkpoint, scales in that dtype and
-    ///   every step rounded to it, as compressed-tensors does on such tensors; from any other
-    ///   source, F32 arithmetic and BF16 scales;
-    /// - INT in MLX layout: MLX's affine quantizer (default group 64);
-    /// - a GGUF float type for a safetensors output: plain floats of that dtype.
+    /// weights are stored in (``dominantFloat(of:)``) and where the output goes: a quantized
+    /// safetensors type builds its target as its entry in ``SafetensorsType/all`` says (FP8 scales
+    /// in F32; INT scales in the source's half-precision dtype), and a GGUF float type for a
+    /// safetensors output means plain floats of that dtype.
     /// - Throws: ``ConvertError`` for an option that cannot be honoured.
     public init(_ request: TargetRequest, sourceFloat: FloatFormat, output: OutputKind) throws {
         try request.validate()
         switch request.type {
-        case .fp8, .fp8Llama405B:
-            let granularity: FP8ScaleGranularity = request.type == .fp8Llama405B ? .row : request.fp8Granularity
-            let q = FP8Quantizer(variant: request.fp8Format, granularity: granularity.quantizerGranularity)
-            self = request.type == .fp8 ? .fp8(q) : .fp8Llama405B(q)
-        case .int8, .int4:
-            let bits = request.type == .int8 ? 8 : 4
-            let group = request.effectiveGroupSize
-            let search = request.searchScales ? ScaleSearch() : nil
-            switch request.layout {
-            case .mlx:
-                self = .int(MLXLayout.quantizer(bits: bits, groupSize: group, search: search), layout: .mlx)
-            case .compressedTensors:
-                let halfPrecision = sourceFloat == .bf16 || sourceFloat == .f16
-                let q = IntGroupQuantizer(bits: bits, groupSize: group,
-                                          convention: .compressedTensors(symmetric: !request.asymmetric),
-                                          scaleFormat: halfPrecision ? sourceFloat : .bf16,
-                                          arithmetic: halfPrecision ? sourceFloat : .f32, search: search)
-                self = .int(q, layout: .compressedTensors)
-            }
+        case .safetensors(let type):
+            self = try type.target(request, sourceFloat)
         case .gguf(let gguf):
             if !output.isGGUF, case .uniform(let t) = gguf, let dtype = FloatDType(t) {
                 self = .float(dtype.safetensors)

@@ -3,30 +3,16 @@ import LowbitQuant
 
 /// How the values of one output weight are stored.
 public enum OutputEncoding: Sendable {
-    /// One GGUF tensor of this type (float or block type).
-    case gguf(GGMLType)
-    /// One safetensors tensor in this float dtype.
-    case float(SafetensorsDType)
-    /// The source bytes unchanged (non-float tensors such as integer buffers).
+    /// The source bytes unchanged (tensors already in their output type, non-float tensors).
     case copy
-    /// compressed-tensors FP8: `weight` + `weight_scale`.
-    case fp8(FP8Quantizer)
-    /// compressed-tensors `pack-quantized`: `weight_packed`, `weight_scale`, `weight_shape`
-    /// (+ `weight_zero_point`).
-    case compressedInt(IntGroupQuantizer)
-    /// MLX affine: `weight`, `scales`, `biases`.
-    case mlxInt(IntGroupQuantizer)
+    /// The values encoded with a layout (GGUF block or float type, plain floats, FP8, packed INT,
+    /// MLX affine, or any other ``WeightLayout``).
+    case encode(any WeightLayout)
 
-    /// The layout that encodes the values (nil for copies): the registry of layouts.
+    /// The layout that encodes the values (nil for copies).
     public var layout: (any WeightLayout)? {
-        switch self {
-        case .gguf(let t): GGUFBlockLayout(t)
-        case .float(let d): FloatLayout(d)
-        case .copy: nil
-        case .fp8(let q): FP8Layout(q)
-        case .compressedInt(let q): PackedIntLayout(q)
-        case .mlxInt(let q): MLXAffineLayout(q)
-        }
+        if case .encode(let layout) = self { return layout }
+        return nil
     }
 
     /// Whether values are quantized (lossy beyond a float cast).
@@ -46,13 +32,16 @@ public enum JobInput: Sendable {
 
 /// One step of a conversion: a source tensor, what it becomes, and the output tensors it fills.
 public struct TensorJob: Sendable {
+    /// Where the values come from.
     public var input: JobInput
     /// Name of the output weight (for quantized safetensors layouts, the `.weight` name whose
     /// prefix names the parts).
     public var outputName: String
-    /// Rows x row length of the matrix view (rows = 1 for vectors).
+    /// Rows of the matrix view (1 for vectors).
     public var rows: Int
+    /// Values per row of the matrix view.
     public var rowLength: Int
+    /// How the values are stored.
     public var encoding: OutputEncoding
     /// When set, Q/K rows are reordered within heads of this many rows, in this direction.
     public var rotary: (heads: Int, toGGUF: Bool)?

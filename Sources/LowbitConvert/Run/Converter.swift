@@ -340,6 +340,12 @@ enum JobPlanning {
 
     /// `a.b.weight` -> `a.b`.
     static func module(_ name: String) -> String { CompressedTensorsLayout.prefix(of: name) }
+
+    /// `N` of `model.layers.N.…`, nil for tensors outside the layers.
+    static func layerIndex(_ name: String) -> Int? {
+        guard name.hasPrefix("model.layers.") else { return nil }
+        return Int(name.dropFirst("model.layers.".count).prefix { $0.isNumber })
+    }
 }
 
 extension JSONValue {

@@ -6,12 +6,19 @@ import LowbitSystem
 
 /// What happened to one tensor.
 public struct TensorReport: Sendable {
+    /// The input tensor's name (or the output's, for computed values).
     public var source: String
+    /// The output weight's name.
     public var output: String
+    /// The encoding's name (`Q4_K`, `INT4_G128`, `copy`).
     public var encoding: String
+    /// Why the encoding was chosen.
     public var reason: TypeChoiceReason
+    /// Bytes read.
     public var inputBytes: Int
+    /// Bytes written.
     public var outputBytes: Int
+    /// Values converted.
     public var elements: Int
     /// Quantization error against the (dequantized) source values, when measured.
     public var error: ErrorMetrics?

@@ -38,19 +38,19 @@ public struct FP8Quantizer: Sendable {
         public static let block128 = Granularity.block(rows: 128, columns: 128)
     }
 
-    /// The FP8 format of the codes (E4M3 "fn" or E5M2).
-    public let variant: QuantScheme.FP8Variant
+    /// The element format of the codes.
+    public let variant: FP8Variant
     /// Which elements share a scale.
     public let granularity: Granularity
-    /// The format scales are stored in; quantization divides by the rounded scale.
+    /// The dtype scales are stored in (and rounded to).
     public let scaleFormat: FloatFormat
-    /// `.f32`, or `.bf16` / `.f16` to round `x / scale` to that format before the cast.
+    /// The precision `x / scale` is computed in (`.f32`, or `.bf16`/`.f16` as PyTorch on such tensors).
     public let arithmetic: FloatFormat
-    /// Threads used by the whole-matrix conveniences.
+    /// Threads for whole-tensor quantization.
     public var threads: Int
 
-    /// A quantizer; `arithmetic` must be `.f32`, `.bf16` or `.f16`, and blocks must not be empty.
-    public init(variant: QuantScheme.FP8Variant = .e4m3, granularity: Granularity = .row,
+    /// A quantizer to `variant` codes with scales of `granularity`.
+    public init(variant: FP8Variant = .e4m3, granularity: Granularity = .row,
                 scaleFormat: FloatFormat = .f32, arithmetic: FloatFormat = .f32,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         precondition([.f32, .bf16, .f16].contains(arithmetic), "arithmetic must be f32, bf16 or f16")
@@ -197,7 +197,7 @@ public struct FP8Quantizer: Sendable {
 
     /// FP8 codes and scales of a whole matrix.
     public struct Result: Sendable, Equatable {
-        /// One FP8 code per element, row-major.
+        /// One FP8 code per value, row-major.
         public var codes: [UInt8]
         /// Row-major, shaped as ``scaleShape(rows:columns:)``.
         public var scales: [Float]

@@ -42,4 +42,16 @@ extension IntGroupQuantizer {
         let list = candidates.sorted(by: >).map(String.init).joined(separator: "/")
         return .keep(reason: "row length \(rowLength) is not a multiple of \(requested) or of any of \(list)")
     }
+
+    /// This quantizer for rows of `rowLength` values: itself when its group size divides them,
+    /// else the same quantizer with the group size ``chooseGroupSize(requested:rowLength:candidates:)``
+    /// falls back to (with a note saying so), or nil with the reason none fits.
+    func fitted(toRowLength rowLength: Int) -> (quantizer: IntGroupQuantizer?, note: String) {
+        let decision = Self.chooseGroupSize(requested: groupSize, rowLength: rowLength)
+        guard let g = decision.groupSize else { return (nil, "\(decision)") }
+        guard g != groupSize else { return (self, "") }
+        return (IntGroupQuantizer(bits: bits, groupSize: g, convention: convention, scaleFormat: scaleFormat,
+                                  arithmetic: arithmetic, search: search),
+                "group size \(g): \(groupSize) does not divide \(rowLength)")
+    }
 }

@@ -2,11 +2,14 @@ import LowbitFormats
 
 /// One stored tensor of a quantized weight: what to declare in the output plan and its bytes
 /// (little-endian, as the `safetensors` package reads them).
-public struct QuantizedTensorPart: Sendable, Equatable {
-    public var planned: PlannedTensor
-    public var bytes: [UInt8]
+package struct QuantizedTensorPart: Sendable, Equatable {
+    /// The tensor's name, type and shape in the output plan.
+    package var planned: PlannedTensor
+    /// Its stored bytes.
+    package var bytes: [UInt8]
 
-    public init(planned: PlannedTensor, bytes: [UInt8]) {
+    /// A part declared as `planned`, holding `bytes`.
+    package init(planned: PlannedTensor, bytes: [UInt8]) {
         self.planned = planned
         self.bytes = bytes
     }
@@ -34,7 +37,7 @@ public enum CompressedTensorsLayout {
     public static let floatFormat = "float-quantized"
 
     /// The safetensors dtype that stores values of a float format used for scales.
-    public static func dtype(of format: FloatFormat) -> SafetensorsDType {
+    package static func dtype(of format: FloatFormat) -> SafetensorsDType {
         switch format {
         case .f32: .F32
         case .f16: .F16
@@ -72,7 +75,7 @@ public enum CompressedTensorsLayout {
     }
 
     /// All tensors of an INT weight quantized as a whole (``IntGroupQuantizer/quantize(_:rowLength:importance:)``).
-    public static func parts(prefix: String, rows: Int, columns: Int, quantizer q: IntGroupQuantizer,
+    package static func parts(prefix: String, rows: Int, columns: Int, quantizer q: IntGroupQuantizer,
                              result: IntGroupQuantizer.Result) -> [QuantizedTensorPart] {
         guard case .compressedTensors = q.convention else {
             preconditionFailure("compressed-tensors parts need a compressed-tensors quantizer")
@@ -94,20 +97,20 @@ public enum CompressedTensorsLayout {
 
     /// `weight_zero_point` words: zero points (integers in `[-2^(b-1), 2^(b-1))`, row-major
     /// `[rows, groups]`) offset by `2^(b-1)` and packed down each column.
-    public static func packZeroPoints(_ zeroPoints: [Float], rows: Int, groups: Int, bits: Int) -> [UInt32] {
+    package static func packZeroPoints(_ zeroPoints: [Float], rows: Int, groups: Int, bits: Int) -> [UInt32] {
         let half = Float(1 << (bits - 1))
         let codes = zeroPoints.map { UInt8(truncatingIfNeeded: Int($0 + half)) }
         return BitPacking.packColumns(codes, rows: rows, columns: groups, bits: bits)
     }
 
     /// The inverse of ``packZeroPoints(_:rows:groups:bits:)``.
-    public static func unpackZeroPoints(_ words: [UInt32], rows: Int, groups: Int, bits: Int) -> [Float] {
+    package static func unpackZeroPoints(_ words: [UInt32], rows: Int, groups: Int, bits: Int) -> [Float] {
         let half = Float(1 << (bits - 1))
         return BitPacking.unpackColumns(words, rows: rows, columns: groups, bits: bits).map { Float($0) - half }
     }
 
     /// `weight_shape`: two little-endian int64 values.
-    public static func shapeBytes(rows: Int, columns: Int) -> [UInt8] {
+    package static func shapeBytes(rows: Int, columns: Int) -> [UInt8] {
         littleEndianBytes([Int64(rows), Int64(columns)])
     }
 
@@ -123,7 +126,7 @@ public enum CompressedTensorsLayout {
     }
 
     /// Both tensors of an FP8 weight quantized as a whole.
-    public static func parts(prefix: String, rows: Int, columns: Int, quantizer q: FP8Quantizer,
+    package static func parts(prefix: String, rows: Int, columns: Int, quantizer q: FP8Quantizer,
                              result: FP8Quantizer.Result) -> [QuantizedTensorPart] {
         let plan = plan(prefix: prefix, rows: rows, columns: columns, quantizer: q)
         return [
@@ -135,7 +138,7 @@ public enum CompressedTensorsLayout {
     // MARK: Bytes
 
     /// The little-endian bytes of fixed-width integers (packed words, shapes).
-    public static func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+    package static func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(values.count * MemoryLayout<T>.size)
         for v in values {

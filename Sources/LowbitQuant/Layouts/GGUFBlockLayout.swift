@@ -11,13 +11,17 @@ public struct GGUFBlockLayout: WeightLayout {
         self.type = type
     }
 
+    /// The name plans and summaries print.
     public var name: String { type.name }
+    /// Whether values are quantized (lossy beyond a float cast).
     public var isQuantized: Bool { !type.isFloat }
 
+    /// The output tensors of the weight `name`, in the order they are written.
     public func plan(name: String, rows: Int, columns: Int, shape: [Int]) -> [PlannedTensor] {
         [PlannedTensor(name: name, type: .ggml(type), shape: shape)]
     }
 
+    /// Encodes a strip of whole rows into the bytes of the first planned tensor.
     public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
         if let format = TensorType.ggml(type).floatFormat {
@@ -34,5 +38,17 @@ public struct GGUFBlockLayout: WeightLayout {
         return EncodedStrip(bytes: encoded) { [encoded] d in
             try encoded.withUnsafeBytes { try TensorDecoder.decode($0, as: .ggml(type), into: d, name: name) }
         }
+    }
+
+    /// Any GGUF tensor of a type ``TensorDecoder`` reads: one part, the tensor itself.
+    public static func recognise(_ tensor: TensorInfo, in checkpoint: StoredCheckpoint) throws -> StoredWeight? {
+        guard case .ggml(let type) = tensor.type, TensorDecoder.canDecode(tensor.type) else { return nil }
+        return StoredWeight(name: tensor.name, rows: tensor.rowCount, columns: tensor.rowLength, parts: [tensor],
+                            layout: GGUFBlockLayout(type))
+    }
+
+    /// Decodes the blocks.
+    public func dequantize(_ weight: StoredWeight, from source: any TensorSource) throws -> [Float] {
+        try TensorDecoder.decode(weight.parts[0], from: source)
     }
 }

@@ -37,7 +37,7 @@ public enum MLXLayout {
     }
 
     /// All three tensors of a weight quantized as a whole.
-    public static func parts(prefix: String, rows: Int, columns: Int, quantizer q: IntGroupQuantizer,
+    package static func parts(prefix: String, rows: Int, columns: Int, quantizer q: IntGroupQuantizer,
                              result: IntGroupQuantizer.Result) -> [QuantizedTensorPart] {
         guard q.convention == .mlxAffine, let biases = result.offsets else {
             preconditionFailure("MLX parts need an MLX quantizer")
