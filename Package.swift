@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "LowbitTokenizer", targets: ["LowbitTokenizer"]),
         .library(name: "LowbitConvert", targets: ["LowbitConvert"]),
         .library(name: "LowbitEval", targets: ["LowbitEval"]),
+        .library(name: "LowbitCalibrate", targets: ["LowbitCalibrate"]),
         .executable(name: "lowbit", targets: ["lowbit"]),
     ],
     dependencies: [
@@ -48,10 +49,16 @@ let package = Package(
             name: "LowbitEval",
             dependencies: ["LowbitSystem", "LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd", "CLowbitKernels"],
             swiftSettings: swiftSettings),
+        // Calibration: importance matrices collected from the evaluator's forward pass.
+        .target(
+            name: "LowbitCalibrate",
+            dependencies: ["LowbitFormats", "LowbitModels", "LowbitEval"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit",
             dependencies: [
                 "LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer", "LowbitConvert", "LowbitEval",
+                "LowbitCalibrate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -70,6 +77,7 @@ let package = Package(
         .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitConvert", "LowbitModels", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitCalibrateTests", dependencies: ["LowbitCalibrate", "LowbitEval", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitCLITests", dependencies: ["lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
     ]
 )
