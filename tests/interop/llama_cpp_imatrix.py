@@ -39,7 +39,8 @@ GGML_TYPE_F32 = 0
 
 def collect_with_llama_cpp(llama_cpp, model_path, text_path, ctx, chunks, threads=2):
     """Returns ({weight: float64 sums of squares}, {weight: rows counted}) over `chunks` chunks
-    of `ctx` tokens of the text, BOS replacing each chunk's first token, every logit requested."""
+    of `ctx` tokens of the text, BOS replacing each chunk's first token where the vocabulary
+    adds BOS, every logit requested."""
     ggml = ctypes.CDLL(os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so"))
     ggml.ggml_op_name.restype = ctypes.c_char_p
     ggml.ggml_op_name.argtypes = [ctypes.c_int]
@@ -76,7 +77,7 @@ def collect_with_llama_cpp(llama_cpp, model_path, text_path, ctx, chunks, thread
     n = llama_cpp.llama_tokenize(vocab, text, len(text), buffer, len(buffer), True, False)
     assert n > 0
     tokens = list(buffer[:n])
-    bos = llama_cpp.llama_vocab_bos(vocab)
+    bos = llama_cpp.llama_vocab_bos(vocab) if llama_cpp.llama_vocab_get_add_bos(vocab) else None
 
     params = llama_cpp.llama_context_default_params()
     params.n_ctx = params.n_batch = params.n_ubatch = ctx
@@ -90,7 +91,8 @@ def collect_with_llama_cpp(llama_cpp, model_path, text_path, ctx, chunks, thread
         for c in range(chunks):
             llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(context), True)
             chunk = tokens[c * ctx:(c + 1) * ctx]
-            chunk[0] = bos
+            if bos is not None:
+                chunk[0] = bos
             batch.n_tokens = ctx
             for i, tok in enumerate(chunk):
                 batch.token[i] = tok
