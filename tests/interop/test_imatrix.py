@@ -145,3 +145,37 @@ def test_imatrix_matches_llama_cpp(lowbit_imatrix, f16_model, text_path):  # noq
     assert errors[worst] < 0.01, (worst, errors[worst])
     for name in theirs:
         assert ours[name][1][0] == their_counts[name] == CHUNKS * CTX
+
+
+def test_skip_chunks_evaluates_a_disjoint_part(lowbit_json, run_lowbit, f16_model, text_path, tmp_path):  # noqa: F811
+    """--skip-chunks N evaluates the chunks after the first N: the mean NLL of chunks 1-2 is the
+    mean of chunk 1's and chunk 2's (equal prediction counts), and the reports name the chunks."""
+    def ppl(*extra):
+        return lowbit_json("perplexity", f16_model, "--text", text_path, "--ctx", CTX, "--threads", 2,
+                           "--precision", "f32", "--json", *extra)
+    both, first, second = ppl("--chunks", 2), ppl("--chunks", 1), ppl("--chunks", 1, "--skip-chunks", 1)
+    assert (both["first_chunk"], both["last_chunk"], both["skipped_chunks"]) == (1, 2, 0)
+    assert (second["first_chunk"], second["last_chunk"], second["skipped_chunks"]) == (2, 2, 1)
+    mean = (math.log(first["perplexity"]) + math.log(second["perplexity"])) / 2
+    assert math.log(both["perplexity"]) == pytest.approx(mean, rel=1e-9)
+    assert first["perplexity"] != second["perplexity"]
+
+    # compare: base logits saved over chunks 2-3 are reused only for the same chunks.
+    base = tmp_path / "base.logits"
+    out = lowbit_json("compare", f16_model, f16_model, "--text", text_path, "--ctx", CTX, "--chunks", 2,
+                      "--skip-chunks", 1, "--threads", 2, "--precision", "f32", "--save-base", base, "--json")
+    assert (out["first_chunk"], out["last_chunk"]) == (2, 3) and out["kld_mean"] == pytest.approx(0, abs=1e-9)
+    again = lowbit_json("compare", "-", f16_model, "--text", text_path, "--ctx", CTX, "--chunks", 2,
+                        "--skip-chunks", 1, "--threads", 2, "--precision", "f32", "--base-logits", base, "--json")
+    assert again["perplexity_base"] == pytest.approx(out["perplexity_base"], rel=1e-3)
+    proc = run_lowbit("compare", "-", f16_model, "--text", text_path, "--ctx", CTX, "--chunks", 2,
+                      "--threads", 2, "--precision", "f32", "--base-logits", base, check=False)
+    assert proc.returncode == 1 and "tokens differ" in proc.stderr
+
+    # imatrix --skip-chunks: calibrating on chunks 2-3 counts their tokens.
+    out = tmp_path / "skip.gguf"
+    summary = lowbit_json("imatrix", f16_model, "--text", text_path, "--ctx", CTX, "--chunks", 2, "--skip-chunks", 1,
+                          "--threads", 2, "--precision", "f32", "-o", out, "--json")
+    assert (summary["first_chunk"], summary["last_chunk"]) == (2, 3)
+    fields, entries = _read_gguf_imatrix(str(out))
+    assert fields["imatrix.chunk_count"] == 2 and entries["blk.0.attn_q.weight"][1][0] == 2 * CTX
