@@ -13,7 +13,7 @@ import LowbitModels
 ///   grows by the rows.
 ///
 /// Entries are keyed by GGUF names whatever the model's file layout (Hugging Face names are
-/// translated with ``LowbitModels/LlamaTensorNames``). Sums accumulate in Double and are stored
+/// translated with the architecture's ``LowbitModels/TensorNameTable``). Sums accumulate in Double and are stored
 /// as F32 by ``importanceMatrix(datasets:chunkCount:chunkSize:)``.
 ///
 /// Attach it to one model with ``attach(to:)``; it is fed on that model's thread of control.
@@ -23,11 +23,15 @@ public final class ImatrixCollector {
 
     /// Whether `output.weight` is collected (`--process-output`).
     public let processOutput: Bool
+    /// The architecture's names, which translate Hugging Face names to GGUF names.
+    public let tensorNames: TensorNameTable
     private var sums: [String: [Double]] = [:]
     private var counts: [String: Int] = [:]
 
-    /// An empty collector.
-    public init(processOutput: Bool = false) {
+    /// An empty collector for a model of the architecture named by `tensorNames`
+    /// (`LlamaConfig.tensorNames`).
+    public init(tensorNames: TensorNameTable, processOutput: Bool = false) {
+        self.tensorNames = tensorNames
         self.processOutput = processOutput
     }
 
@@ -41,9 +45,9 @@ public final class ImatrixCollector {
     /// under, or nil when llama.cpp does not collect it.
     public func collectedName(for name: String) -> String? {
         // A GGUF name is no Hugging Face name, so it stays as it is.
-        let gguf = LlamaTensorNames.ggufName(forHF: name) ?? name
+        let gguf = tensorNames.ggufName(forHF: name) ?? name
         if gguf.hasPrefix("blk.") { return gguf }
-        if processOutput && gguf == LlamaTensorNames.name(.output, gguf: true) { return gguf }
+        if processOutput && gguf == tensorNames.name(.output, gguf: true) { return gguf }
         return nil
     }
 

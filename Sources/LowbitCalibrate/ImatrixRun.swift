@@ -34,7 +34,7 @@ public struct ImatrixRun {
     /// `progress` gets each chunk's number (from 1) and the running perplexity.
     public func run(tokens: [Int32], dataset: String,
                     progress: (Int, Double) -> Void = { _, _ in }) throws -> ImatrixResult {
-        let collector = ImatrixCollector(processOutput: processOutput)
+        let collector = ImatrixCollector(tensorNames: model.config.tensorNames, processOutput: processOutput)
         let previous = model.linearInputObserver
         collector.attach(to: model)
         defer { model.linearInputObserver = previous }

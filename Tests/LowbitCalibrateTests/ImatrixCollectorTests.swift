@@ -39,7 +39,7 @@ import Testing
 
     /// Collects over the 40 tokens as one chunk with every position's logits, as the golden file.
     static func collect(_ model: LlamaModel, processOutput: Bool) throws -> ImportanceMatrix {
-        let collector = ImatrixCollector(processOutput: processOutput)
+        let collector = ImatrixCollector(tensorNames: model.config.tensorNames, processOutput: processOutput)
         collector.attach(to: model)
         let tokens = try tokens()
         _ = try model.logits(tokens: tokens, outputPositions: 0..<tokens.count)
@@ -78,7 +78,7 @@ import Testing
 
     @Test func productsOverFewerThan16TokensAreSkipped() throws {
         let model = try Self.ggufModel()
-        let collector = ImatrixCollector(processOutput: true)
+        let collector = ImatrixCollector(tensorNames: model.config.tensorNames, processOutput: true)
         collector.attach(to: model)
         let tokens = try Self.tokens()
         _ = try model.logits(tokens: Array(tokens[0..<15]), outputPositions: 0..<15)
@@ -108,7 +108,7 @@ import Testing
         let scoredOnly = try PerplexityRun(model: model, plan: plan).run(tokens: tokens)
         #expect(abs(result.perplexity.perplexity - scoredOnly.perplexity) < 1e-3 * scoredOnly.perplexity)
         // The chunks are the second and third: their sums are those of two separate passes.
-        let collector = ImatrixCollector(processOutput: true)
+        let collector = ImatrixCollector(tensorNames: model.config.tensorNames, processOutput: true)
         collector.attach(to: model)
         for c in 0..<2 { _ = try model.logits(tokens: plan.tokens(ofChunk: c, from: tokens), outputPositions: 0..<40) }
         let direct = collector.importanceMatrix(datasets: ["three.txt"], chunkCount: 2, chunkSize: 40)

@@ -13,15 +13,20 @@ import LowbitSystem
 /// chunk the logits of positions `ctx/2 ..< ctx-1` are scored against the next token, so the
 /// tokens at positions `ctx/2+1 ... ctx-1` are predicted (255 per chunk at ctx 512).
 public struct ChunkPlan: Sendable, Equatable {
+    /// Tokens in the whole text.
     public let tokenCount: Int
+    /// Tokens per chunk (`ctx`).
     public let contextLength: Int
-    /// Chunks evaluated.
+    /// Chunks run: `floor(tokens / ctx)` after the skipped ones, capped by `maxChunks`.
     public let chunkCount: Int
     /// Chunks of the text left out before the first evaluated one.
     public let skippedChunks: Int
     /// The BOS token that replaces the first token of each chunk, if the tokenizer adds one.
     public let bos: Int32?
 
+    /// The plan for a text of `tokenCount` tokens, leaving out its first `skipChunks` chunks;
+    /// throws (naming `file`) when the context is shorter than 4 or fewer than two contexts of
+    /// tokens remain.
     public init(tokenCount: Int, contextLength: Int, maxChunks: Int? = nil, skipChunks: Int = 0, bos: Int32? = nil,
                 file: String = "") throws {
         guard contextLength >= 4 else {
@@ -83,18 +88,24 @@ public struct ChunkPlan: Sendable, Equatable {
 
 /// Running sums of negative log-likelihoods: perplexity and llama.cpp's standard error.
 public struct NLLAccumulator: Sendable, Equatable {
+    /// Values added.
     public private(set) var count = 0
+    /// Their sum.
     public private(set) var sum: Double = 0
+    /// The sum of their squares.
     public private(set) var sumOfSquares: Double = 0
 
+    /// An empty accumulator.
     public init() {}
 
+    /// Adds one negative log-likelihood.
     public mutating func add(_ nll: Double) {
         count += 1
         sum += nll
         sumOfSquares += nll * nll
     }
 
+    /// Adds every value of `values`.
     public mutating func add<S: Sequence>(contentsOf values: S) where S.Element == Double {
         for v in values { add(v) }
     }
@@ -113,9 +124,9 @@ public struct NLLAccumulator: Sendable, Equatable {
 }
 
 /// Log-probabilities of whole vocabulary rows.
-public enum LogProbabilities {
+package enum LogProbabilities {
     /// Turns `rows` rows of `vocab` logits into log-softmax, in place, in parallel.
-    public static func logSoftmax(_ logits: inout [Float], rows: Int, vocab: Int, threads: Int) {
+    package static func logSoftmax(_ logits: inout [Float], rows: Int, vocab: Int, threads: Int) {
         precondition(logits.count == rows * vocab, "logit count does not match rows × vocab")
         logits.withUnsafeMutableBufferPointer { buffer in
             let base = UnsafeTransfer(buffer.baseAddress!)
@@ -130,7 +141,7 @@ public enum LogProbabilities {
     }
 
     /// The negative log-likelihood of `targets[r]` under each logit row `r` (computed in Double).
-    public static func nll(logits: [Float], vocab: Int, targets: [Int32], threads: Int) -> [Double] {
+    package static func nll(logits: [Float], vocab: Int, targets: [Int32], threads: Int) -> [Double] {
         let rows = targets.count
         precondition(logits.count == rows * vocab, "logit count does not match rows × vocab")
         var out = [Double](repeating: 0, count: rows)
@@ -153,14 +164,19 @@ public enum LogProbabilities {
 
 /// The outcome of a perplexity run.
 public struct PerplexityResult: Sendable {
+    /// exp(mean NLL) over the scored predictions.
     public var perplexity: Double
+    /// The standard error of ``perplexity``, as llama.cpp reports it.
     public var standardError: Double
     /// Tokens in the text.
     public var tokens: Int
     /// Predictions scored.
     public var scored: Int
+    /// Chunks run.
     public var chunks: Int
+    /// Tokens per chunk.
     public var contextLength: Int
+    /// Wall-clock time of the run.
     public var seconds: Double
     /// Tokens run through the model per second (chunks × ctx / seconds).
     public var tokensPerSecond: Double
@@ -168,13 +184,16 @@ public struct PerplexityResult: Sendable {
 
 /// Runs a model over the chunks of a text and measures its perplexity.
 public struct PerplexityRun {
+    /// The model evaluated.
     public let model: LlamaModel
+    /// The chunks it is run over.
     public let plan: ChunkPlan
     /// Whether the output head runs on every position of a chunk, not only the scored ones (as
     /// llama-imatrix requests every logit, so that its products see every token); the same
     /// rows are scored either way.
     public let outputsEveryPosition: Bool
 
+    /// A run of `model` over the chunks of `plan`.
     public init(model: LlamaModel, plan: ChunkPlan, outputsEveryPosition: Bool = false) {
         self.model = model
         self.plan = plan
