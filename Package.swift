@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "LowbitTokenizer", targets: ["LowbitTokenizer"]),
         .library(name: "LowbitConvert", targets: ["LowbitConvert"]),
         .library(name: "LowbitEval", targets: ["LowbitEval"]),
+        .library(name: "LowbitCalibrate", targets: ["LowbitCalibrate"]),
         .executable(name: "lowbit", targets: ["lowbit"]),
     ],
     dependencies: [
@@ -48,10 +49,16 @@ let package = Package(
             name: "LowbitEval",
             dependencies: ["LowbitSystem", "LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitTokenizer", "COpenBLAS", "CZstd", "CLowbitKernels"],
             swiftSettings: swiftSettings),
+        // Calibration: importance matrices collected from the evaluator's forward pass.
+        .target(
+            name: "LowbitCalibrate",
+            dependencies: ["LowbitFormats", "LowbitModels", "LowbitEval"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit",
             dependencies: [
                 "LowbitSystem", "LowbitFormats", "LowbitQuant", "LowbitTokenizer", "LowbitConvert", "LowbitEval",
+                "LowbitCalibrate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -74,6 +81,7 @@ let package = Package(
         .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTestSupport", "LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitTestSupport", "LowbitConvert", "LowbitModels", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitTestSupport", "LowbitEval", "LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitCalibrateTests", dependencies: ["LowbitTestSupport", "LowbitCalibrate", "LowbitEval", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitCLITests", dependencies: ["LowbitTestSupport", "lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
     ]
 )

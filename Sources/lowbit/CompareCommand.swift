@@ -114,6 +114,7 @@ struct Compare: ParsableCommand {
                 (key: "scored", value: .integer(Int64(s.count))),
                 (key: "chunks", value: .integer(Int64(plan.chunkCount))),
                 (key: "ctx", value: .integer(Int64(plan.contextLength))),
+            ] + EvalTextOptions.chunkMembers(plan) + [
                 (key: "seconds", value: num(result.seconds)),
                 (key: "precision", value: .string(options.precision.rawValue)),
                 (key: "quant_bytes", value: .integer(Int64(quantLoaded.fileBytes))),
@@ -130,7 +131,7 @@ struct Compare: ParsableCommand {
             }
             Console.out(JSONValue.object(members).serialized() + "\n")
         } else {
-            var lines = summary(s, ratio: ratio, quantBytes: quantLoaded.fileBytes, baseBytes: baseBytes)
+            var lines = summary(s, plan: plan, ratio: ratio, quantBytes: quantLoaded.fileBytes, baseBytes: baseBytes)
                 .map { "\($0.0.padding(toLength: 22, withPad: " ", startingAt: 0)) \($0.1)" }
             if tensors {
                 lines.append("")
@@ -155,7 +156,7 @@ struct Compare: ParsableCommand {
             let text = plot.hasSuffix(".svg")
                 ? ReportPlot.svg(errors: errors, title: title)
                 : ReportPlot.html(errors: errors, title: title,
-                                  summary: summary(s, ratio: ratio, quantBytes: quantLoaded.fileBytes, baseBytes: baseBytes))
+                                  summary: summary(s, plan: plan, ratio: ratio, quantBytes: quantLoaded.fileBytes, baseBytes: baseBytes))
             let file = try AtomicFile(path: plot)
             try file.write(Array(text.utf8))
             try file.commit()
@@ -164,7 +165,7 @@ struct Compare: ParsableCommand {
 
     private func num(_ v: Double) -> JSONValue { v.isFinite ? .number(v) : .null }
 
-    private func summary(_ s: DivergenceStats, ratio: Double, quantBytes: Int, baseBytes: Int?) -> [(String, String)] {
+    private func summary(_ s: DivergenceStats, plan: ChunkPlan, ratio: Double, quantBytes: Int, baseBytes: Int?) -> [(String, String)] {
         var rows: [(String, String)] = [
             ("PPL base", String(format: "%.4f +/- %.5f", s.base.perplexity, s.base.standardError)),
             ("PPL quant", String(format: "%.4f +/- %.5f", s.quant.perplexity, s.quant.standardError)),
@@ -177,6 +178,7 @@ struct Compare: ParsableCommand {
             ("Same top token", String(format: "%.3f +/- %.3f %%", s.topAgreementPercent, s.topAgreementStandardError)),
             ("RMS dp", String(format: "%.3f %%", s.rmsDeltaPPercent)),
             ("Scored positions", "\(s.count)"),
+            ("Chunks", "\(plan.chunkCount) of \(plan.contextLength) tokens\(EvalTextOptions.chunkRange(plan))"),
         ]
         if let baseBytes, baseBytes > 0 {
             rows.append(("Size", String(format: "%.1f MB -> %.1f MB (%.1f%% saved)", Double(baseBytes) / 1e6,

@@ -13,7 +13,7 @@ struct Lowbit: AsyncParsableCommand {
             Exit status: 0 success, 1 bad input or failure, 2 usage error, 129/130/143 interrupted \
             by SIGHUP/SIGINT/SIGTERM (nothing is left half-written).
             """,
-        subcommands: [Inspect.self, Convert.self, Verify.self, Perplexity.self, Compare.self])
+        subcommands: [Inspect.self, Convert.self, Verify.self, Perplexity.self, Compare.self, Imatrix.self])
 
     /// Parses the command line, runs the chosen subcommand (synchronous or asynchronous), and
     /// exits through ``ErrorReporter`` on any error.

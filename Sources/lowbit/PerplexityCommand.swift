@@ -14,6 +14,12 @@ struct EvalTextOptions: ParsableArguments {
     @Option(help: "Evaluate at most this many chunks (default: as many as the text holds).")
     var chunks: Int?
 
+    @Option(help: ArgumentHelp(
+        "Leave out the text's first N chunks.",
+        discussion: "Evaluate on a part of the text disjoint from the part a model was calibrated on "
+            + "(`lowbit imatrix --chunks N` uses chunks 1...N). The report names the chunks used."))
+    var skipChunks: Int = 0
+
     @Option(help: "Threads: by default one per core of this machine.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -31,6 +37,7 @@ struct EvalTextOptions: ParsableArguments {
     func validate() throws {
         guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
+        guard skipChunks >= 0 else { throw ValidationError("--skip-chunks must not be negative") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard cacheMb >= 0 else { throw ValidationError("--cache-mb must not be negative") }
     }
@@ -41,8 +48,22 @@ struct EvalTextOptions: ParsableArguments {
 
     /// The line printed before a run: the tokens, the chunks, and the products' precision.
     func summary(tokens: Int, plan: ChunkPlan) -> String {
-        "\(tokens) tokens, \(plan.chunkCount) chunks of \(plan.contextLength), "
+        "\(tokens) tokens, \(plan.chunkCount) chunks of \(plan.contextLength)\(Self.chunkRange(plan)), "
             + "\(plan.scoredPerChunk) predictions scored per chunk, \(precision) weight products\n"
+    }
+
+    /// ` (chunks 11-20 of the text)` when chunks were skipped, else nothing.
+    static func chunkRange(_ plan: ChunkPlan) -> String {
+        plan.skippedChunks == 0 ? ""
+            : " (chunks \(plan.evaluatedChunks.lowerBound + 1)-\(plan.evaluatedChunks.upperBound) of the text)"
+    }
+
+    /// The JSON members that say which chunks were used: `first_chunk` and `last_chunk`,
+    /// numbered from 1 at the start of the text, and `skipped_chunks`.
+    static func chunkMembers(_ plan: ChunkPlan) -> [(key: String, value: JSONValue)] {
+        [(key: "skipped_chunks", value: .integer(Int64(plan.skippedChunks))),
+         (key: "first_chunk", value: .integer(Int64(plan.evaluatedChunks.lowerBound + 1))),
+         (key: "last_chunk", value: .integer(Int64(plan.evaluatedChunks.upperBound)))]
     }
 
     /// Tokenizes the text with `tokenizer` (as llama.cpp does: special tokens added where the
@@ -51,7 +72,8 @@ struct EvalTextOptions: ParsableArguments {
         let content = try TextSource.read(path: text)
         let tokens = loaded.tokenizer.encode(content, addSpecial: true, parseSpecial: false)
         let bos = loaded.tokenizer.addsBOS ? loaded.tokenizer.bosTokenId : nil
-        let plan = try ChunkPlan(tokenCount: tokens.count, contextLength: ctx, maxChunks: chunks, bos: bos, file: text)
+        let plan = try ChunkPlan(tokenCount: tokens.count, contextLength: ctx, maxChunks: chunks, skipChunks: skipChunks,
+                                 bos: bos, file: text)
         if let note = loaded.model.config.slidingWindowNote(contextLength: plan.contextLength) { Console.err(note) }
         return (tokens, plan)
     }
@@ -113,7 +135,7 @@ struct Perplexity: ParsableCommand {
                 (key: "seconds", value: .number(result.seconds)),
                 (key: "tokens_per_second", value: .number(result.tokensPerSecond)),
                 (key: "precision", value: .string(options.precision.rawValue)),
-            ])
+            ] + EvalTextOptions.chunkMembers(plan))
             Console.out(object.serialized() + "\n")
         } else {
             Console.out("\n" + String(format: "Final estimate: PPL = %.4f +/- %.5f\n", result.perplexity, result.standardError))

@@ -56,6 +56,13 @@ struct OutputFormattingTests {
         #expect(!ProgressBar(title: "x", totalItems: 1, totalBytes: 1, enabled: false).isEnabled)
     }
 
+    @Test func progressLineCountingItemsOnly() {
+        let line = ProgressBar.line(title: "imatrix", items: 3, totalItems: 20, unit: "chunks", bytes: 0,
+                                    totalBytes: 0, seconds: 6, width: 120)
+        #expect(line.contains("imatrix 3/20 chunks  0.50 chunks/s  ETA 0:34"), "\(line)")
+        #expect(line.hasPrefix("[######."), "3 of 20 chunks fill 6 of the 40 places")
+    }
+
     @Test func groupedNumbers() {
         #expect(InspectReport.grouped(134_515_008) == "134,515,008")
         #expect(InspectReport.grouped(12) == "12")

@@ -24,6 +24,21 @@ import Testing
         #expect(noBOS.tokens(ofChunk: 0, from: tokens) == (0..<16).map(Int32.init))
     }
 
+    @Test func skippedChunksAreLeftOut() throws {
+        let tokens = (0..<100).map(Int32.init)
+        let plan = try ChunkPlan(tokenCount: 100, contextLength: 16, skipChunks: 2, bos: 99)
+        // 100 tokens hold 6 chunks; after 2 skipped, 4 remain.
+        #expect(plan.chunkCount == 4 && plan.evaluatedChunks == 2..<6 && plan.evaluatedTokens == 32..<96)
+        #expect(plan.tokens(ofChunk: 0, from: tokens) == [99] + (33..<48).map(Int32.init))
+        #expect(plan.targets(ofChunk: 3, from: tokens) == (89..<96).map(Int32.init))
+        let capped = try ChunkPlan(tokenCount: 100, contextLength: 16, maxChunks: 1, skipChunks: 4)
+        #expect(capped.evaluatedChunks == 4..<5)
+        // Two chunks' worth of tokens must remain after the skipped ones.
+        #expect(throws: EvalError.self) { _ = try ChunkPlan(tokenCount: 100, contextLength: 16, skipChunks: 5) }
+        #expect(throws: EvalError.self) { _ = try ChunkPlan(tokenCount: 100, contextLength: 16, skipChunks: -1) }
+        #expect(throws: EvalError.self) { _ = try ChunkPlan(tokenCount: 100, contextLength: 16, skipChunks: Int.max) }
+    }
+
     @Test func standardErrorIsLlamaCpps() {
         var acc = NLLAccumulator()
         let values: [Double] = [1, 2, 3, 4]

@@ -33,7 +33,8 @@ public enum LogitStore {
         public var tokenCount: Int
         /// The BOS that replaced the first token of each chunk, if any.
         public var bos: Int32?
-        /// The text's first `chunkCount × contextLength` tokens.
+        /// The tokens of the evaluated chunks (the text's first `chunkCount × contextLength` tokens
+        /// unless chunks were skipped).
         public var tokens: [Int32]
     }
 
@@ -49,7 +50,7 @@ public enum LogitStore {
             file = try AtomicFile(path: path)
             header = Header(vocab: vocab, contextLength: plan.contextLength, chunkCount: plan.chunkCount,
                             rowsPerChunk: plan.scoredPerChunk, tokenCount: plan.tokenCount, bos: plan.bos,
-                            tokens: Array(tokens[0..<(plan.chunkCount * plan.contextLength)]))
+                            tokens: Array(tokens[plan.evaluatedTokens]))
             var bytes = LogitStore.magic
             for v in [LogitStore.version, UInt32(vocab), UInt32(plan.contextLength), UInt32(plan.chunkCount),
                       UInt32(plan.scoredPerChunk), UInt32(plan.tokenCount), plan.bos == nil ? 0 : 1,
@@ -142,7 +143,8 @@ public enum LogitStore {
             }
             guard header.bos == plan.bos else { throw fail("the base logits were made with a different BOS setting") }
             let n = plan.chunkCount * plan.contextLength
-            guard tokens.count >= n, Array(header.tokens[0..<n]) == Array(tokens[0..<n]) else {
+            guard tokens.count >= plan.evaluatedTokens.upperBound,
+                  Array(header.tokens[0..<n]) == Array(tokens[plan.evaluatedTokens]) else {
                 throw fail("the base logits were made from a different text or tokenizer (the tokens differ)")
             }
         }

@@ -5,7 +5,10 @@ import LowbitSystem
 /// it scores; Lowbit follows it exactly so that the numbers can be compared.
 ///
 /// The whole text is tokenized once. It is cut into `floor(tokens / ctx)` chunks of `ctx`
-/// tokens (at least two chunks' worth of tokens are required), optionally capped. Where the
+/// tokens (at least two chunks' worth of tokens are required), optionally capped. The first
+/// `skipChunks` chunks can be left out (as `llama-imatrix --chunk N` does), so that a model is
+/// evaluated on a part of a text disjoint from the part it was calibrated on; the two-chunk
+/// minimum then applies to the tokens after them. Where the
 /// tokenizer adds BOS, the first token of each chunk is replaced by BOS (not inserted). In each
 /// chunk the logits of positions `ctx/2 ..< ctx-1` are scored against the next token, so the
 /// tokens at positions `ctx/2+1 ... ctx-1` are predicted (255 per chunk at ctx 512).
@@ -14,24 +17,34 @@ public struct ChunkPlan: Sendable, Equatable {
     public let tokenCount: Int
     /// Tokens per chunk (`ctx`).
     public let contextLength: Int
-    /// Chunks run: `floor(tokens / ctx)`, capped by `maxChunks`.
+    /// Chunks run: `floor(tokens / ctx)` after the skipped ones, capped by `maxChunks`.
     public let chunkCount: Int
+    /// Chunks of the text left out before the first evaluated one.
+    public let skippedChunks: Int
     /// The BOS token that replaces the first token of each chunk, if the tokenizer adds one.
     public let bos: Int32?
 
-    /// The plan for a text of `tokenCount` tokens; throws (naming `file`) when the context is
-    /// shorter than 4 or the text shorter than two contexts.
-    public init(tokenCount: Int, contextLength: Int, maxChunks: Int? = nil, bos: Int32? = nil, file: String = "") throws {
+    /// The plan for a text of `tokenCount` tokens, leaving out its first `skipChunks` chunks;
+    /// throws (naming `file`) when the context is shorter than 4 or fewer than two contexts of
+    /// tokens remain.
+    public init(tokenCount: Int, contextLength: Int, maxChunks: Int? = nil, skipChunks: Int = 0, bos: Int32? = nil,
+                file: String = "") throws {
         guard contextLength >= 4 else {
             throw EvalError(.badConfig, file: file, "the context length must be at least 4, not \(contextLength)")
         }
-        guard tokenCount >= 2 * contextLength else {
+        guard skipChunks >= 0, case (let skippedTokens, false) = skipChunks.multipliedReportingOverflow(by: contextLength) else {
+            throw EvalError(.badConfig, file: file, "cannot skip \(skipChunks) chunks")
+        }
+        let remaining = tokenCount - skippedTokens
+        guard remaining >= 2 * contextLength else {
+            let after = skipChunks > 0 ? " after the \(skipChunks) skipped chunks (\(skippedTokens) tokens)" : ""
             throw EvalError(.notEnoughTokens, file: file,
-                            "the text has \(tokenCount) tokens; a context of \(contextLength) needs at least \(2 * contextLength)")
+                            "the text has \(max(remaining, 0)) tokens\(after); a context of \(contextLength) needs at least \(2 * contextLength)")
         }
         self.tokenCount = tokenCount
         self.contextLength = contextLength
-        let available = tokenCount / contextLength
+        skippedChunks = skipChunks
+        let available = remaining / contextLength
         if let maxChunks, maxChunks > 0 {
             chunkCount = min(available, maxChunks)
         } else {
@@ -49,17 +62,26 @@ public struct ChunkPlan: Sendable, Equatable {
     /// Predictions scored in all.
     public var scoredTotal: Int { scoredPerChunk * chunkCount }
 
-    /// The tokens fed to the model for chunk `index` (with the BOS replacement).
+    /// The chunks of the text evaluated, numbered from 0 at the start of the text.
+    public var evaluatedChunks: Range<Int> { skippedChunks..<(skippedChunks + chunkCount) }
+    /// The tokens of the text the evaluated chunks cover.
+    public var evaluatedTokens: Range<Int> {
+        (skippedChunks * contextLength)..<((skippedChunks + chunkCount) * contextLength)
+    }
+
+    /// The tokens fed to the model for evaluated chunk `index` (0 ..< ``chunkCount``), with the
+    /// BOS replacement.
     public func tokens(ofChunk index: Int, from all: [Int32]) -> [Int32] {
-        let start = index * contextLength
+        let start = (skippedChunks + index) * contextLength
         var chunk = Array(all[start..<(start + contextLength)])
         if let bos { chunk[0] = bos }
         return chunk
     }
 
-    /// The tokens predicted by the scored rows of chunk `index` (the original text's tokens).
+    /// The tokens predicted by the scored rows of evaluated chunk `index` (the original text's
+    /// tokens).
     public func targets(ofChunk index: Int, from all: [Int32]) -> [Int32] {
-        let start = index * contextLength
+        let start = (skippedChunks + index) * contextLength
         return Array(all[(start + firstScored + 1)..<(start + contextLength)])
     }
 }
@@ -166,11 +188,16 @@ public struct PerplexityRun {
     public let model: LlamaModel
     /// The chunks it is run over.
     public let plan: ChunkPlan
+    /// Whether the output head runs on every position of a chunk, not only the scored ones (as
+    /// llama-imatrix requests every logit, so that its products see every token); the same
+    /// rows are scored either way.
+    public let outputsEveryPosition: Bool
 
     /// A run of `model` over the chunks of `plan`.
-    public init(model: LlamaModel, plan: ChunkPlan) {
+    public init(model: LlamaModel, plan: ChunkPlan, outputsEveryPosition: Bool = false) {
         self.model = model
         self.plan = plan
+        self.outputsEveryPosition = outputsEveryPosition
     }
 
     /// Scores every chunk of `tokens`; `progress` is called after each chunk with its number
@@ -180,8 +207,12 @@ public struct PerplexityRun {
         var acc = NLLAccumulator()
         let start = Date()
         for chunk in 0..<plan.chunkCount {
-            let logits = try model.logits(tokens: plan.tokens(ofChunk: chunk, from: tokens),
-                                          outputPositions: plan.scoredRows)
+            var logits = try model.logits(tokens: plan.tokens(ofChunk: chunk, from: tokens),
+                                          outputPositions: outputsEveryPosition ? 0..<plan.contextLength : plan.scoredRows)
+            if outputsEveryPosition {
+                let v = model.vocabularySize
+                logits = Array(logits[(plan.scoredRows.lowerBound * v)..<(plan.scoredRows.upperBound * v)])
+            }
             acc.add(contentsOf: LogProbabilities.nll(logits: logits, vocab: model.vocabularySize,
                                                      targets: plan.targets(ofChunk: chunk, from: tokens),
                                                      threads: model.options.threads))
