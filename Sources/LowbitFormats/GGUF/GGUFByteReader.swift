@@ -25,6 +25,12 @@ struct GGUFByteReader {
         }
     }
 
+    /// Moves the cursor past `count` bytes that ``require(_:_:item:)`` has checked exist.
+    mutating func skip(_ count: Int) {
+        precondition(count >= 0 && count <= remaining, "skip past the end")
+        position += count
+    }
+
     /// Reads a little-endian integer.
     mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String,
                                              item: String?) throws -> T {
