@@ -177,3 +177,45 @@ def test_wrong_length_and_non_gguf_targets_are_refused(lowbit_convert, model, tm
     proc = subprocess.run([lowbit_convert, "convert", str(hf), "-o", str(tmp_path / "int4"), "--type", "int4",
                            "--imatrix", str(bad)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "--imatrix" in proc.stderr
+
+
+def write_legacy_imatrix(path: pathlib.Path, entries: dict[str, np.ndarray], ncall: int, dataset: str) -> None:
+    """llama-imatrix's legacy `.dat` layout, little-endian int32s: entry count; per entry the name
+    (length, bytes), ncall, the value count and the F32 values (mean squared activation times
+    ncall); then the chunk count and the dataset name."""
+    import struct
+    out = bytearray(struct.pack("<i", len(entries)))
+    for name in sorted(entries):
+        values = entries[name].astype("<f4")
+        out += struct.pack("<i", len(name)) + name.encode() + struct.pack("<ii", ncall, values.size) + values.tobytes()
+    out += struct.pack("<i", ncall) + struct.pack("<i", len(dataset)) + dataset.encode()
+    path.write_bytes(bytes(out))
+
+
+def test_legacy_dat_imatrix_matches_ggml(ggml, lowbit_convert, model, tmp_path):
+    """The same rules from a legacy `.dat` file: llama-quantize divides its values by ncall."""
+    hf, values, _ = model
+    rng = np.random.default_rng(11)
+    ncall = 13
+    stored = {name: (rng.gamma(0.6, 2.0, m.shape[1]) * ncall).astype(np.float32)
+              for name, m in values.items() if m.ndim == 2 and name.startswith("blk.1.")}
+    path = tmp_path / "imatrix.dat"
+    write_legacy_imatrix(path, stored, ncall, "legacy-text.txt")
+    out = tmp_path / "q4_0.gguf"
+    proc = subprocess.run([lowbit_convert, "convert", str(hf), "-o", str(out), "--type", "q4_0", "--imatrix", str(path)],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    reader = GGUFReader(str(out))
+    checked = 0
+    for t in reader.tensors:
+        if not t.name.startswith("blk.1.") or T(t.tensor_type) in (T.F32, T.F16, T.BF16):
+            continue
+        importance = stored[t.name] / np.float32(ncall)
+        want = ggml_quantize(ggml, T(t.tensor_type), values[t.name], importance)
+        assert bytes(np.asarray(t.data, dtype=np.uint8).reshape(-1)) == want, t.name
+        checked += 1
+    assert checked == 7
+    kv = {f.name: f for f in reader.fields.values()}
+    assert kv["quantize.imatrix.dataset"].contents() == "legacy-text.txt"
+    assert kv["quantize.imatrix.entries_count"].contents() == 7
+    assert kv["quantize.imatrix.chunks_count"].contents() == ncall
