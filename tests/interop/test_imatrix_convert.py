@@ -10,6 +10,9 @@ Lowbit writes must hold the bytes `ggml_quantize_chunk` (libggml-base of llama-c
 produces from the same floats with the same importance vector, the type mix must be llama.cpp's
 with an imatrix (q4_0: the first eighth of ffn_down in Q4_1), and the quantize.imatrix.* keys must
 be written as llama-quantize writes them. Wrong lengths and non-GGUF targets are refused.
+Whole files are also compared with `llama_model_quantize` given the same vectors (its
+`llama_model_imatrix_data` table, built with ctypes): same type for every tensor, same bytes.
+A legacy `.dat` imatrix is checked the same way.
 """
 
 import pathlib
@@ -219,3 +222,55 @@ def test_legacy_dat_imatrix_matches_ggml(ggml, lowbit_convert, model, tmp_path):
     assert kv["quantize.imatrix.dataset"].contents() == "legacy-text.txt"
     assert kv["quantize.imatrix.entries_count"].contents() == 7
     assert kv["quantize.imatrix.chunks_count"].contents() == ncall
+
+
+def llama_quantize_with_imatrix(src: pathlib.Path, dst: pathlib.Path, ftype: int, vectors: dict[str, np.ndarray]) -> None:
+    """llama.cpp's whole-model quantizer (`llama_model_quantize`) given the importance vectors as
+    llama-quantize passes them: a null-terminated array of (name, data, size)."""
+    import ctypes
+    import llama_cpp
+
+    entry = llama_cpp.llama_model_imatrix_data
+    items = sorted(vectors.items())
+    table = (entry * (len(items) + 1))()
+    kept = []
+    for i, (name, vector) in enumerate(items):
+        v = np.ascontiguousarray(vector, dtype=np.float32)
+        kept.append(v)
+        table[i].name = name.encode()
+        table[i].data = v.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        table[i].size = v.size
+    table[len(items)].name = None
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = 2
+    params.imatrix = ctypes.cast(table, ctypes.POINTER(entry))
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    assert rc == 0, f"llama_model_quantize({ftype}) returned {rc}"
+
+
+@pytest.mark.parametrize("cli_type,ftype", [("q4_0", 2), ("q4_k_m", 15), ("iq4_xs", 30)])
+def test_types_and_bytes_equal_llama_model_quantize_with_imatrix(cli_type, ftype, lowbit_convert, model, imatrix, tmp_path):
+    """The whole file against llama.cpp's own quantizer with the same importance: every tensor's
+    type (the imatrix mix included) and bytes."""
+    pytest.importorskip("llama_cpp")
+    hf, _, work = model
+    path, vectors = imatrix
+    bf16 = work / "bf16.gguf"
+    if not bf16.exists():
+        subprocess.run([lowbit_convert, "convert", str(hf), "-o", str(bf16), "--type", "bf16"], check=True,
+                       capture_output=True, timeout=1200)
+    ours = tmp_path / f"ours-{cli_type}.gguf"
+    subprocess.run([lowbit_convert, "convert", str(hf), "-o", str(ours), "--type", cli_type, "--imatrix", str(path)],
+                   check=True, capture_output=True, timeout=1200)
+    theirs = tmp_path / f"llama-{cli_type}.gguf"
+    # token_embd's entry of the wrong length, as in the file: llama.cpp ignores it too.
+    llama_quantize_with_imatrix(bf16, theirs, ftype, {**vectors, "token_embd.weight": np.ones(7, np.float32)})
+    mine = {t.name: t for t in GGUFReader(str(ours)).tensors}
+    reference = {t.name: t for t in GGUFReader(str(theirs)).tensors}
+    assert list(mine) == list(reference)
+    type_diffs = [(n, mine[n].tensor_type.name, reference[n].tensor_type.name) for n in mine
+                  if mine[n].tensor_type != reference[n].tensor_type]
+    assert not type_diffs, f"{len(type_diffs)} type differences, e.g. {type_diffs[:5]}"
+    byte_diffs = [n for n in mine if not np.array_equal(np.asarray(mine[n].data), np.asarray(reference[n].data))]
+    assert not byte_diffs, f"{len(byte_diffs)} tensors differ in bytes, e.g. {byte_diffs[:5]}"
