@@ -31,7 +31,7 @@ struct Convert: ParsableCommand {
 
             Examples:
               lowbit convert model-dir -o model-q4_k_m.gguf --type q4_k_m
-              lowbit convert model-dir -o model-q4_k_m.gguf --type q4_k_m --imatrix imatrix.gguf
+              lowbit convert model-dir -o out.gguf --type q4_k_m --imatrix imatrix.gguf
               lowbit convert model.gguf -o model-int4 --type int4 --group-size 128
               lowbit convert model-dir -o model-fp8 --type fp8 --fp8-granularity block
             """)
