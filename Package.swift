@@ -63,13 +63,17 @@ let package = Package(
             ],
             path: "Benchmarks/lowbit-bench",
             swiftSettings: swiftSettings),
+        // What the test targets share: fixture paths, the cached real model, an in-memory
+        // TensorSource, seeded generators and reference statistics. Only test targets depend on it.
+        .target(name: "LowbitTestSupport", dependencies: ["LowbitFormats"], path: "Tests/LowbitTestSupport",
+                swiftSettings: swiftSettings),
         .testTarget(name: "LowbitSystemTests", dependencies: ["LowbitSystem"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitFormatsTests", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitFormatsTests", dependencies: ["LowbitTestSupport", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitModelsTests", dependencies: ["LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitQuantTests", dependencies: ["LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitConvert", "LowbitModels", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitEval", "LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitCLITests", dependencies: ["lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitQuantTests", dependencies: ["LowbitTestSupport", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTestSupport", "LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitTestSupport", "LowbitConvert", "LowbitModels", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitTestSupport", "LowbitEval", "LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitCLITests", dependencies: ["LowbitTestSupport", "lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
     ]
 )

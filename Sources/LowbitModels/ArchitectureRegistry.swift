@@ -8,6 +8,10 @@ public enum ArchitectureRegistry {
         Llama.self,
     ]
 
+    /// The names a checkpoint without `config.json` is read with: the Llama family's, which most
+    /// Hugging Face decoder checkpoints share.
+    public static var defaultTensorNames: TensorNameTable { Llama.tensorNames }
+
     /// Every Hugging Face architecture Lowbit handles.
     public static var supportedHuggingFaceArchitectures: [String] { entries.flatMap { $0.huggingFaceArchitectures } }
 

@@ -14,6 +14,8 @@ public protocol ModelArchitecture: Sendable {
     static var huggingFaceModelTypes: [String: String] { get }
     /// The GGUF `general.architecture` llama.cpp writes for the family.
     static var ggufArchitecture: String { get }
+    /// The family's tensor names in Hugging Face checkpoints and GGUF files.
+    static var tensorNames: TensorNameTable { get }
 
     /// Reads `config.json` (`file` names it in errors) into the family's hyperparameters.
     static func hyperparameters(hfConfig: JSONValue, file: String) throws -> LlamaHyperparameters

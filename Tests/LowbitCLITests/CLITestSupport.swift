@@ -1,16 +1,13 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 /// Runs the built `lowbit` binary and reads the committed fixtures, for the end-to-end tests.
 enum CLI {
-    /// The repository root (this file is Tests/LowbitCLITests/CLITestSupport.swift).
-    static let repoRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     /// `fixtures/<relative>` as a path.
     static func fixture(_ relative: String) -> String {
-        repoRoot.appendingPathComponent("fixtures").appendingPathComponent(relative).path
+        Fixtures.path(relative)
     }
 
     /// The `lowbit` binary: `$LOWBIT`, else the one SwiftPM built next to the test bundle.
@@ -25,7 +22,7 @@ enum CLI {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return repoRoot.appendingPathComponent(".build/debug/lowbit").path
+        return Fixtures.repositoryRoot.appendingPathComponent(".build/debug/lowbit").path
     }()
 
     struct Result {

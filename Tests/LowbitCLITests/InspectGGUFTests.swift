@@ -1,6 +1,7 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 /// `lowbit inspect --json` on the GGUF fixtures written by gguf-py, against the values the
 /// Python writer recorded in fixtures/gguf/expected.json.
@@ -134,17 +135,4 @@ func hexBytes(_ hex: String) -> [UInt8] {
     func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
     while let a = it.next(), let b = it.next() { out.append(nibble(a) << 4 | nibble(b)) }
     return out
-}
-
-extension TensorStatistics {
-    /// Straightforward two-pass statistics in Double, for checking.
-    static func reference(_ values: [Float]) -> (count: Int, min: Double, max: Double, mean: Double, std: Double, nan: Int, inf: Int) {
-        let finite = values.filter(\.isFinite).map(Double.init)
-        let nan = values.filter(\.isNaN).count
-        let inf = values.filter(\.isInfinite).count
-        guard !finite.isEmpty else { return (0, .nan, .nan, .nan, .nan, nan, inf) }
-        let mean = finite.reduce(0, +) / Double(finite.count)
-        let variance = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(finite.count)
-        return (finite.count, finite.min()!, finite.max()!, mean, variance.squareRoot(), nan, inf)
-    }
 }

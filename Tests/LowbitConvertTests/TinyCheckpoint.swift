@@ -2,6 +2,7 @@ import Foundation
 import LowbitFormats
 @testable import LowbitConvert
 import LowbitQuant
+import LowbitTestSupport
 
 /// A tiny Llama-shaped Hugging Face checkpoint written into a fresh temporary directory:
 /// `config.json`, a BF16 `model.safetensors` with deterministic values, and a tokenizer from
@@ -54,11 +55,10 @@ struct TinyCheckpoint {
 
     /// Deterministic values of a tensor, already on the BF16 grid (so BF16 round trips are exact).
     func values(of name: String, count: Int) -> [Float] {
-        var state = UInt64(truncatingIfNeeded: name.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) })
+        var generator = LCG64(seed: UInt64(truncatingIfNeeded: name.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }))
         var out = [Float](repeating: 0, count: count)
         for i in 0..<count {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            let u = Float(state >> 40) / Float(1 << 24) - 0.5  // [-0.5, 0.5)
+            let u = generator.nextUnitFloat() - 0.5  // [-0.5, 0.5)
             out[i] = name.contains("norm") ? 1 + u * 0.1 : u * 0.2
         }
         let rounded = FloatFormat.bf16.encode(out).withUnsafeBytes { FloatFormat.bf16.decode($0) }
@@ -97,8 +97,7 @@ struct TinyCheckpoint {
 
     /// A file of fixtures/tokenizer/.
     static func fixture(_ name: String) -> String {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.appendingPathComponent("fixtures/tokenizer/\(name)").path
+        Fixtures.path("tokenizer/\(name)")
     }
 
     /// Converts `input` to `output` with the given target (and option tweaks).

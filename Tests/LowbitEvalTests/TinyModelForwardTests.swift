@@ -2,14 +2,14 @@ import Foundation
 import Testing
 import LowbitFormats
 @testable import LowbitEval
+import LowbitTestSupport
 
 /// The forward pass against golden logits of an independent numpy implementation
 /// (fixtures/eval/make_tiny_model.py, numpy_llama.py) on tiny random Llama models: GGUF with
 /// permuted Q/K (interleaved rope), Q8_0/F16 matrices, rope_freqs and an untied head; and the
 /// Hugging Face directory of the same weights (half-split rope, llama3 rope scaling, tied head).
 @Suite struct TinyModelForwardTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("fixtures/eval").path
+    static let fixtures = Fixtures.path("eval")
 
     static func tokens() throws -> [Int32] {
         let data = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/tiny-tokens.json"))

@@ -1,11 +1,10 @@
 import Foundation
 import Testing
 @testable import LowbitFormats
+import LowbitTestSupport
 
-/// The repository's `fixtures/quant/` directory (found from this source file's path).
-private let quantFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("fixtures/quant")
+/// The repository's `fixtures/quant/` directory.
+private let quantFixtures = Fixtures.url("quant")
 
 /// A slow, obviously-correct reference: rounds `x` to a binary float format with `exponentBits`
 /// and `mantissaBits` (ties to even) in Double arithmetic, and returns the bits, or nil when the
@@ -29,17 +28,10 @@ private func referenceBits(_ x: Float, exponentBits: Int, mantissaBits: Int, max
     return sign | UInt32(re + bias) << UInt32(mantissaBits) | m
 }
 
-private func splitmix64(_ i: UInt64, seed: UInt64) -> UInt64 {
-    var z = seed &+ (i &+ 1) &* 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-}
-
 /// The pseudo-random inputs of `make_float_fixtures.py`.
 private func randomInputs(count: Int, seed: UInt64) -> [Float] {
     (0..<count).map { i in
-        let z = splitmix64(UInt64(i), seed: seed)
+        let z = SplitMix64.value(at: UInt64(i), seed: seed)
         let u = UInt32(truncatingIfNeeded: z)
         let h = UInt32(truncatingIfNeeded: z >> 32)
         let bits = i % 2 == 1 ? (u & 0x807F_FFFF) | ((100 + h % 60) << 23) : u

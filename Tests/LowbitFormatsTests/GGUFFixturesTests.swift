@@ -1,14 +1,11 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 /// Where the committed GGUF fixtures live, and how their sidecars read.
 enum GGUFFixtures {
-    static let directory: String = {
-        var url = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("fixtures/gguf").path
-    }()
+    static let directory = Fixtures.path("gguf")
 
     static func json(_ name: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)"))

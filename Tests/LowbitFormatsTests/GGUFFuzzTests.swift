@@ -1,18 +1,7 @@
 import Foundation
 import LowbitFormats
 import Testing
-
-/// A small deterministic generator (SplitMix64), so every run mutates the same way.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import LowbitTestSupport
 
 @Suite struct GGUFFuzzTests {
     /// Values that break lengths, counts, dimensions, types and offsets.
@@ -61,7 +50,7 @@ struct SplitMix64: RandomNumberGenerator {
         try #require(!bases.isEmpty)
         let dir = try GGUFScratchDirectory("fuzz")
         let path = dir.file("mutant.gguf")
-        var rng = SplitMix64(state: 20_261_122)
+        var rng = SplitMix64(seed: 20_261_122)  // fixed, so every run mutates the same way
         var accepted = 0
         var kinds: [FormatError.Kind: Int] = [:]
         for _ in 0..<10_000 {

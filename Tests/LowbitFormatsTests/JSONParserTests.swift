@@ -1,6 +1,7 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 @Suite("JSON parser and printer")
 struct JSONParserTests {
@@ -169,13 +170,12 @@ struct JSONParserTests {
         #expect(JSONValue.number(1).serialized() == "1.0")
         #expect(JSONValue.number(-0.0).serialized() == "-0.0")
         // Shortest round trip for awkward doubles, and the text stays valid JSON.
-        var state: UInt64 = 0x9E3779B97F4A7C15
+        var generator = LCG64(seed: 0x9E3779B97F4A7C15)
         let specials: [Double] = [.leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, 1e16, 1e-7,
                                   123456789012345680, 0.30000000000000004, -1.5e300]
         var doubles = specials
         for _ in 0..<2000 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            let d = Double(bitPattern: state)
+            let d = Double(bitPattern: generator.next())
             if d.isFinite { doubles.append(d) }
         }
         for d in doubles {
@@ -199,11 +199,8 @@ struct JSONParserTests {
     @Test func fuzzNeverCrashes() throws {
         // Random mutations of a valid document: every case parses or throws JSONError.
         let seed = Array(#"{"a": [1, -2.5e3, "x\u00e9\ud83e\udd99", true, null], "b": {"c": {}}, "d": "\\\""}"#.utf8)
-        var state: UInt64 = 42
-        func next() -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int(truncatingIfNeeded: state >> 33)
-        }
+        var generator = LCG64(seed: 42)
+        func next() -> Int { generator.nextHigh31() }
         let alphabet = Array("{}[]\",:\\u0123456789abcdefEe+-.tnul ".utf8) + [0x00, 0x80, 0xC3, 0xED, 0xF4, 0xFF]
         var parsed = 0
         for _ in 0..<20_000 {

@@ -1,28 +1,19 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 /// Mutates valid safetensors files (fixed seed) and checks that every mutant either reads or
 /// throws a FormatError: never a crash, a trap or a hang.
 @Suite("Safetensors fuzz")
 struct SafetensorsFuzzTests {
-    /// A small deterministic generator (PCG-style LCG, high bits).
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int(truncatingIfNeeded: state >> 33)
-        }
-        mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : next() % n }
-    }
-
     static let seeds = ["valid/all_dtypes.safetensors", "valid/unaligned.safetensors", "valid/odd_header.safetensors",
                         "valid/zero_sized.safetensors", "sharded/model-00001-of-00002.safetensors"]
 
     /// Bytes that are likely to make a JSON header interesting.
     static let alphabet = Array("{}[]\",:\\0123456789-eE.  tfnulFIUBdtypeshapedata_offsets".utf8) + [0x00, 0x80, 0xFF]
 
-    static func mutate(_ original: [UInt8], _ g: inout Generator) -> [UInt8] {
+    static func mutate(_ original: [UInt8], _ g: inout LCG64) -> [UInt8] {
         var bytes = original
         for _ in 0..<(1 + g.below(3)) {
             guard !bytes.isEmpty else { break }
@@ -35,7 +26,7 @@ struct SafetensorsFuzzTests {
             case 1:  // truncate
                 bytes = Array(bytes[..<g.below(bytes.count)])
             case 2:  // overwrite a byte of the header length
-                bytes[g.below(min(8, bytes.count))] = UInt8(truncatingIfNeeded: g.next())
+                bytes[g.below(min(8, bytes.count))] = UInt8(truncatingIfNeeded: g.nextHigh31())
             case 3:  // set the header length to something plausible or absurd
                 let choices: [UInt64] = [0, 1, 7, UInt64(bytes.count), UInt64(max(0, bytes.count - 8)),
                                          UInt64(headerEnd), UInt64(max(0, headerEnd - 9)), 100_000_000, UInt64.max, 1 << 63]
@@ -73,7 +64,7 @@ struct SafetensorsFuzzTests {
     }
 
     @Test func tenThousandMutantsInMemory() throws {
-        var g = Generator(state: 0x5EED_0F_1095)
+        var g = LCG64(seed: 0x5EED_0F_1095)
         let originals = try Self.seeds.map { try SafetensorsFixtures.bytes($0) }
         var accepted = 0, rejected = 0
         var kinds: [FormatError.Kind: Int] = [:]
@@ -102,7 +93,7 @@ struct SafetensorsFuzzTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lowbit-st-fuzz-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var g = Generator(state: 20261122)
+        var g = LCG64(seed: 20261122)
         let originals = try Self.seeds.map { try SafetensorsFixtures.bytes($0) }
         let path = dir + "/m.safetensors"
         for k in 0..<600 {

@@ -1,15 +1,12 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 /// Paths and expectations of the committed safetensors fixtures (fixtures/safetensors/,
 /// written by make_fixtures.py with the `safetensors` package, numpy and ml_dtypes).
 enum SafetensorsFixtures {
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("fixtures/safetensors").path
-    }()
+    static let root = Fixtures.path("safetensors")
 
     static func path(_ relative: String) -> String { root + "/" + relative }
 

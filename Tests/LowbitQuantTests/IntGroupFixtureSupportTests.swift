@@ -1,15 +1,12 @@
 import Foundation
 import LowbitFormats
 import Testing
+import LowbitTestSupport
 
 /// Reads fixtures/ctq/ctq_fixtures.safetensors (made by fixtures/ctq/make_fixtures.py, an
 /// independent numpy + ml_dtypes reimplementation of compressed-tensors and MLX).
 struct CTQFixture {
-    static let path: String = {
-        let here = URL(fileURLWithPath: #filePath)
-        return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("fixtures/ctq/ctq_fixtures.safetensors").path
-    }()
+    static let path = Fixtures.path("ctq/ctq_fixtures.safetensors")
 
     let file: SafetensorsFile
 

@@ -2,13 +2,12 @@ import Foundation
 import LowbitFormats
 import Testing
 @testable import LowbitQuant
+import LowbitTestSupport
 
 /// Loads the committed fixtures of `fixtures/kquants/` (made by make_kquant_fixtures.py from
 /// llama.cpp's `ggml_quantize_chunk` and gguf-py's `dequantize`).
 enum KQuantFixtures {
-    static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("fixtures/kquants")
+    static let directory = Fixtures.url("kquants")
 
     static func bytes(_ name: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))

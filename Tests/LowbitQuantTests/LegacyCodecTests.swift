@@ -2,11 +2,10 @@ import Foundation
 import Testing
 import LowbitFormats
 @testable import LowbitQuant
+import LowbitTestSupport
 
-/// The repository's `fixtures/quant/` directory (found from this source file's path).
-let legacyFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("fixtures/quant")
+/// The repository's `fixtures/quant/` directory.
+let legacyFixtures = Fixtures.url("quant")
 
 /// The fixture written by `fixtures/quant/make_legacy_fixtures.py` (gguf-py is the oracle).
 struct LegacyFixture {
@@ -157,8 +156,8 @@ struct LegacyFixture {
 
     /// The vectorised block searches agree with plain sequential scans, ties and zeros included.
     @Test func blockSearchesMatchSequentialScans() {
-        var state: UInt64 = 42
-        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        var generator = LCG64(seed: 42)
+        func next() -> UInt64 { generator.next() >> 33 }
         let palette: [Float] = [0, -0.0, 1, -1, 2, -2, 0.5, -0.5, 3e-39, -3e-39]
         for _ in 0..<20_000 {
             let x = (0..<32).map { _ in next() % 4 == 0 ? Float(Int(next() % 2001) - 1000) / 250 : palette[Int(next() % 10)] }
@@ -183,10 +182,7 @@ struct LegacyFixture {
     /// The generator of `random_rows()` in make_legacy_fixtures.py; every step is exact in Float.
     static func randomRows(rows: Int, cols: Int, seed: UInt64) -> [Float] {
         (0..<(rows * cols)).map { i in
-            var z = seed &+ UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = SplitMix64.value(at: UInt64(i), seed: seed)
             let u = Float(z >> 40) / Float(1 << 24)
             let row = i / cols
             var x = (u - 0.5) * Float(sign: .plus, exponent: row % 31 - 20, significand: 1)

@@ -2,29 +2,11 @@ import Foundation
 import Testing
 import LowbitFormats
 @testable import LowbitQuant
-
-/// An in-memory tensor source: one byte buffer, tensors at offsets inside it.
-private struct MemorySource: TensorSource {
-    var path = "memory.gguf"
-    var format = ModelFormat.gguf
-    var metadata: [(key: String, value: MetadataValue)] = []
-    var tensors: [TensorInfo]
-    var data: [UInt8]
-
-    func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        try data.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[tensor.byteRange])) }
-    }
-
-    func release(_ tensor: TensorInfo) {}
-}
+import LowbitTestSupport
 
 private func randomRows(_ count: Int, seed: UInt64) -> [Float] {
-    var state = seed
-    return (0..<count).map { _ in
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        let u = Float(state >> 40) / Float(1 << 24)
-        return (u - 0.5) * 0.1
-    }
+    var generator = LCG64(seed: seed)
+    return (0..<count).map { _ in (generator.nextUnitFloat() - 0.5) * 0.1 }
 }
 
 @Suite struct LegacyTensorAPITests {

@@ -1,15 +1,13 @@
 import Foundation
 @testable import LowbitQuant
 import Testing
+import LowbitTestSupport
 
 @Suite struct ScaleSearchTests {
     /// Student-t (df 4) samples from a fixed linear congruential generator: heavy tails.
     static func heavyTailed(count: Int, seed: UInt64 = 7) -> [Float] {
-        var state = seed
-        func uniform() -> Double {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return (Double(state >> 11) + 0.5) / Double(1 << 53)
-        }
+        var generator = LCG64(seed: seed)
+        func uniform() -> Double { generator.nextOpenUnitDouble() }
         func normal() -> Double { (-2 * log(uniform())).squareRoot() * cos(2 * .pi * uniform()) }
         return (0..<count).map { _ in
             let z = normal()

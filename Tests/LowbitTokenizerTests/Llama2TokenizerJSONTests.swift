@@ -2,6 +2,7 @@ import Foundation
 import LowbitFormats
 import LowbitTokenizer
 import Testing
+import LowbitTestSupport
 
 /// SentencePiece-style (Llama 2 / Mistral) Hugging Face tokenizer.json: BPE with byte fallback,
 /// read in its layouts and written from a GGUF `llama` vocabulary, against the ids of the
@@ -132,14 +133,8 @@ import Testing
         let alphabet: [String] = ["a", "e", "t", "h", "o", "n", "s", "r", "i", "T", "I", " ", " ", " ", "  ", "\n",
                                   "\r\n", "\t", ".", ",", "'", "1", "9", "\u{2581}", "\u{01}", "\u{7F}", "é", "e\u{301}",
                                   "日", "本", "😀", "🤖", "\u{200B}", "the", "ing", " the", "<", "s>", "<s>", "</s>"]
-        var state: UInt64 = 0x1234_5678_9ABC_DEF0
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator = SplitMix64(seed: 0x1234_5678_9ABC_DEF0)
+        func next() -> UInt64 { generator.next() }
         var differ: [String] = []
         for _ in 0..<400 {
             let length = Int(next() % 40)

@@ -2,39 +2,25 @@ import Foundation
 import LowbitFormats
 import LowbitTokenizer
 import Testing
+import LowbitTestSupport
 
 /// Loads the committed fixtures of fixtures/tokenizer/ (made by make_fixtures.py).
 enum TokenizerFixtures {
-    static let directory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("fixtures/tokenizer")
+    static let directory = Fixtures.url("tokenizer")
 
     static func json(_ name: String) throws -> JSONValue {
         let data = try Data(contentsOf: directory.appendingPathComponent(name))
         return try JSONValue.parse([UInt8](data))
     }
 
-    static let repositoryRoot = directory.deletingLastPathComponent().deletingLastPathComponent()
     static let environment = ProcessInfo.processInfo.environment
 
-    /// The first of `candidates` that exists (or the first, to report as missing).
-    static func firstExisting(_ candidates: [String?]) -> String {
-        let paths = candidates.compactMap { $0 }
-        return paths.first(where: { FileManager.default.fileExists(atPath: $0) }) ?? paths[0]
-    }
-
     /// The real SmolLM2 GGUF, when present on this machine (scripts/fetch-model.sh puts it in .cache/).
-    static let smolLM2Path = firstExisting([
-        environment["LOWBIT_SMOLLM2_GGUF"], environment["LOWBIT_MODEL"],
-        repositoryRoot.appendingPathComponent(".cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path,
-        "/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-    ])
+    static let smolLM2Path = CachedInputs.smolLM2Path
     /// The raw botchan.txt from the sentencepiece 0.2.0 sdist, when present.
     static let botchanPath = environment["LOWBIT_BOTCHAN"] ?? "/tmp/tok/sentencepiece-0.2.0/test/botchan.txt"
     /// Lowbit's default evaluation text (scripts/fetch-eval-text.sh OUTPUT), when present.
-    static let evalTextPath = firstExisting([
-        environment["LOWBIT_EVAL_TEXT"], repositoryRoot.appendingPathComponent(".cache/botchan.txt").path,
-    ])
+    static let evalTextPath = CachedInputs.evalTextPath
     /// sentencepiece's test_model.model, next to botchan.txt in the sdist, when present.
     static let sentencePieceModelPath = ProcessInfo.processInfo.environment["LOWBIT_SPM_MODEL"]
         ?? URL(fileURLWithPath: botchanPath).deletingLastPathComponent().appendingPathComponent("test_model.model").path

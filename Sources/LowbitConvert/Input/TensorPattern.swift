@@ -7,6 +7,7 @@ public struct TensorPattern: @unchecked Sendable, CustomStringConvertible {
     /// The pattern as the user wrote it.
     public let pattern: String
 
+    /// Compiles `pattern`; a bad regular expression is a ``ConvertError`` naming it.
     public init(_ pattern: String) throws {
         do {
             regex = try Regex(pattern)
@@ -19,5 +20,6 @@ public struct TensorPattern: @unchecked Sendable, CustomStringConvertible {
     /// Whether the pattern occurs in `name`.
     public func matches(_ name: String) -> Bool { name.contains(regex) }
 
+    /// The pattern as the user wrote it.
     public var description: String { pattern }
 }

@@ -121,9 +121,9 @@ private struct Planner {
         switch (input.naming, plan.output.isGGUF) {
         case (.huggingFace, true):
             if t.name.hasSuffix("rotary_emb.inv_freq") { return nil }
-            return LlamaTensorNames.ggufName(forHF: t.name)
+            return input.tensorNames.ggufName(forHF: t.name)
         case (.gguf, false):
-            return LlamaTensorNames.hfName(forGGUF: t.name)
+            return input.tensorNames.hfName(forGGUF: t.name)
         default:
             return t.name
         }
@@ -133,10 +133,10 @@ private struct Planner {
         guard let hyper else { return nil }
         switch (input.naming, plan.output.isGGUF) {
         case (.huggingFace, true):
-            return LlamaTensorNames.rotaryHeads(ggufName: outputName, heads: hyper.headCount, kvHeads: hyper.kvHeadCount)
+            return input.tensorNames.rotaryHeads(ggufName: outputName, heads: hyper.headCount, kvHeads: hyper.kvHeadCount)
                 .map { ($0, true) }
         case (.gguf, false):
-            return LlamaTensorNames.rotaryHeads(ggufName: sourceName, heads: hyper.headCount, kvHeads: hyper.kvHeadCount)
+            return input.tensorNames.rotaryHeads(ggufName: sourceName, heads: hyper.headCount, kvHeads: hyper.kvHeadCount)
                 .map { ($0, false) }
         default:
             return nil
@@ -220,7 +220,7 @@ private struct Planner {
         let layerCount = hyper?.layerCount ?? (named.compactMap { Self.layerIndex($0.1) }.max().map { $0 + 1 } ?? 0)
         for (t, name) in named {
             let rot = rotary(for: name, sourceName: t.name)
-            let isLinear = Self.isDecoderLinear(name) && t.rowMajorShape.count == 2
+            let isLinear = isDecoderLinear(name) && t.rowMajorShape.count == 2
             let kept = options.keep.first(where: { $0.matches(name) })
             var encoding: OutputEncoding
             var reason = TypeChoiceReason.defaultType
@@ -287,7 +287,7 @@ private struct Planner {
     }
 
     /// `model.layers.N.(self_attn|mlp).X_proj.weight`: the linear weights vLLM quantizes.
-    static func isDecoderLinear(_ name: String) -> Bool { JobPlanning.isLinear(name) }
+    func isDecoderLinear(_ name: String) -> Bool { JobPlanning.isLinear(name, in: input.tensorNames) }
 
     static func layerIndex(_ name: String) -> Int? {
         guard name.hasPrefix("model.layers.") else { return nil }

@@ -7,10 +7,15 @@ import LowbitTokenizer
 
 /// Progress of a running conversion, for progress bars.
 public struct ConversionProgress: Sendable {
+    /// The number of the tensor being converted, from 1.
     public var tensorIndex: Int
+    /// Tensors in the plan.
     public var tensorCount: Int
+    /// The name of the tensor being converted.
     public var tensorName: String
+    /// Input bytes converted so far (at most ``bytesTotal``).
     public var bytesDone: Int
+    /// Input bytes in the whole plan.
     public var bytesTotal: Int
 }
 
@@ -24,8 +29,10 @@ public struct ConversionProgress: Sendable {
 /// the free space on the target filesystem is checked against the plan. Before each tensor the
 /// input files are checked for having shrunk since they were mapped.
 public struct Converter {
+    /// What to convert, and into what.
     public let plan: ConversionPlan
 
+    /// A converter that runs `plan`.
     public init(plan: ConversionPlan) {
         self.plan = plan
     }
@@ -166,7 +173,7 @@ public struct Converter {
         guard case .compressedTensors(_, let format)? = plan.options.target.layout?.configEntry else { return nil }
         var groups: [(weights: JSONValue, modules: [String])] = []
         var ignored: [String] = []
-        for job in plan.jobs where JobPlanning.isLinear(job.outputName) {
+        for job in plan.jobs where JobPlanning.isLinear(job.outputName, in: plan.input.tensorNames) {
             guard case .compressedTensors(let weights, _)? = job.encoding.layout?.configEntry else {
                 ignored.append(JobPlanning.module(job.outputName))
                 continue
@@ -329,7 +336,7 @@ public struct Converter {
 /// Name rules shared by planning and config writing.
 enum JobPlanning {
     /// A Hugging Face decoder linear weight (`model.layers.N.(self_attn|mlp).X_proj.weight`).
-    static func isLinear(_ name: String) -> Bool { LlamaTensorNames.isDecoderLinear(hfName: name) }
+    static func isLinear(_ name: String, in names: TensorNameTable) -> Bool { names.isDecoderLinear(hfName: name) }
 
     /// `a.b.weight` -> `a.b`.
     static func module(_ name: String) -> String { CompressedTensorsLayout.prefix(of: name) }

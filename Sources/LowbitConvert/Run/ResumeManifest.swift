@@ -119,5 +119,6 @@ extension ConversionPlan {
 
 /// Lowbit's version, as `lowbit --version` prints it.
 public enum LowbitVersion {
+    /// The version string; it is part of the resume fingerprint, so only the same version resumes a run.
     public static let current = "0.3.0"
 }

@@ -6,7 +6,7 @@ import LowbitSystem
 /// Lowbit runs OpenBLAS on one thread per call and parallelises by splitting the output columns
 /// over its own threads, so BLAS threads never compete with Lowbit's (no oversubscription) and
 /// the small products of attention parallelise as well as the large ones.
-public enum BLAS {
+package enum BLAS {
     /// Makes OpenBLAS compute every call on the calling thread. Called once by the model.
     static func useCallingThreadOnly() {
         openblas_set_num_threads(1)

@@ -21,6 +21,7 @@ public enum MatrixPrecision: String, Sendable, CaseIterable, CustomStringConvert
     /// portable code and is slower than `float32`).
     public static var hasNativeBFloat16: Bool { lowbit_has_native_bf16() != 0 }
 
+    /// The name the command line uses: `f32` or `bf16`.
     public var description: String { rawValue }
 
     var packKind: lowbit_pack_kind { self == .float32 ? LOWBIT_PACK_F32 : LOWBIT_PACK_BF16 }

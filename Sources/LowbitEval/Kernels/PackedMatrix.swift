@@ -2,7 +2,7 @@ import CLowbitKernels
 import LowbitSystem
 
 /// How a ``PackedMatrix`` holds its weights.
-public enum MatrixLayout: Sendable {
+package enum MatrixLayout: Sendable {
     /// Panels for Lowbit's kernels (`Sources/CLowbitKernels`).
     case panels
     /// Plain rows of `Float`, multiplied by OpenBLAS sgemm: the `float32` layout on CPUs
@@ -10,7 +10,7 @@ public enum MatrixLayout: Sendable {
     case rows
 
     /// The faster layout for `precision` on this CPU.
-    public static func preferred(for precision: MatrixPrecision) -> MatrixLayout {
+    package static func preferred(for precision: MatrixPrecision) -> MatrixLayout {
         preferred(for: precision, cpuHasAVX512: lowbit_has_avx512() != 0)
     }
 
@@ -36,20 +36,20 @@ enum MatrixKernels: Sendable {
 /// let a = buffer.pack(x, rows: m, columns: k, lda: k, for: w, threads: 2)
 /// w.multiply(a, into: y, ldOut: n, threads: 2)          // y[m × n] = x · wᵀ
 /// ```
-public final class PackedMatrix: @unchecked Sendable {
-    public let precision: MatrixPrecision
-    public let layout: MatrixLayout
+package final class PackedMatrix: @unchecked Sendable {
+    package let precision: MatrixPrecision
+    package let layout: MatrixLayout
     /// Output features (rows of the weight matrix as stored).
-    public let rows: Int
+    package let rows: Int
     /// Inputs (the length of each stored row).
-    public let columns: Int
+    package let columns: Int
     /// Bytes of packed memory held.
-    public let byteCount: Int
+    package let byteCount: Int
     let kernels: MatrixKernels
     private let storage: UnsafeMutableRawPointer
 
     /// An all-zero packed matrix of `rows` × `columns`.
-    public convenience init(precision: MatrixPrecision, rows: Int, columns: Int, layout: MatrixLayout? = nil) {
+    package convenience init(precision: MatrixPrecision, rows: Int, columns: Int, layout: MatrixLayout? = nil) {
         self.init(precision: precision, rows: rows, columns: columns, layout: layout, kernels: .fastest)
     }
 
@@ -70,7 +70,7 @@ public final class PackedMatrix: @unchecked Sendable {
     deinit { storage.deallocate() }
 
     /// Bytes a matrix of `rows` × `columns` takes in `precision` and `layout` (default: preferred).
-    public static func bytes(precision: MatrixPrecision, layout: MatrixLayout? = nil, rows: Int, columns: Int) -> Int {
+    package static func bytes(precision: MatrixPrecision, layout: MatrixLayout? = nil, rows: Int, columns: Int) -> Int {
         switch layout ?? .preferred(for: precision) {
         case .panels: lowbit_packed_weights_bytes(precision.packKind, Int64(rows), Int64(columns))
         case .rows: rows * columns * MemoryLayout<Float>.stride
@@ -79,7 +79,7 @@ public final class PackedMatrix: @unchecked Sendable {
 
     /// Packs `count` rows of `columns` floats (`source`, rows `stride` apart) as rows
     /// `firstRow ..< firstRow + count`.
-    public func pack(_ source: UnsafePointer<Float>, rows count: Int, stride: Int? = nil, at firstRow: Int) {
+    package func pack(_ source: UnsafePointer<Float>, rows count: Int, stride: Int? = nil, at firstRow: Int) {
         precondition(firstRow >= 0 && count >= 0 && firstRow + count <= rows, "rows outside the packed matrix")
         let stride = stride ?? columns
         switch layout {
@@ -95,12 +95,12 @@ public final class PackedMatrix: @unchecked Sendable {
     }
 
     /// Panels of ``LOWBIT_PANEL_COLUMNS`` rows: the unit of work split over threads.
-    public var panelCount: Int { (rows + Int(LOWBIT_PANEL_COLUMNS) - 1) / Int(LOWBIT_PANEL_COLUMNS) }
+    package var panelCount: Int { (rows + Int(LOWBIT_PANEL_COLUMNS) - 1) / Int(LOWBIT_PANEL_COLUMNS) }
 
     /// `out[m × rows] (+)= a · selfᵀ` for activations `a` (m × columns) packed for this matrix,
     /// `out` rows `ldOut` floats apart; with `accumulate` the product is added to what `out`
     /// holds. Output columns are split over `threads`.
-    public func multiply(_ a: PackedActivations, into out: UnsafeMutablePointer<Float>, ldOut: Int,
+    package func multiply(_ a: PackedActivations, into out: UnsafeMutablePointer<Float>, ldOut: Int,
                          accumulate: Bool = false, threads: Int) {
         precondition(a.columns == columns && a.precision == precision && a.layout == layout && ldOut >= rows,
                      "bad product dimensions")
@@ -129,28 +129,28 @@ public final class PackedMatrix: @unchecked Sendable {
 /// Activations (m rows × `columns`) ready for products with ``PackedMatrix``es of the same
 /// precision and layout; valid until their ``ActivationBuffer`` packs again (for the `rows`
 /// layout: while the input they were made from is unchanged).
-public struct PackedActivations {
+package struct PackedActivations {
     let storage: UnsafeMutableRawPointer
     /// Floats between rows (the `rows` layout, which uses the input in place).
     let leadingDimension: Int
-    public let rows: Int
-    public let columns: Int
-    public let precision: MatrixPrecision
-    public let layout: MatrixLayout
+    package let rows: Int
+    package let columns: Int
+    package let precision: MatrixPrecision
+    package let layout: MatrixLayout
 }
 
 /// Reusable 64-byte-aligned scratch for packed activations; grows to the largest request.
-public final class ActivationBuffer: @unchecked Sendable {
+package final class ActivationBuffer: @unchecked Sendable {
     private var storage: UnsafeMutableRawPointer?
     private var capacity = 0
 
-    public init() {}
+    package init() {}
 
     deinit { storage?.deallocate() }
 
     /// Packs `input` (m rows of k floats, `lda` apart) for products with `matrix`, splitting the
     /// row blocks over `threads`. The result replaces what the buffer held.
-    public func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, for matrix: PackedMatrix,
+    package func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, for matrix: PackedMatrix,
                      threads: Int) -> PackedActivations {
         pack(input, rows: m, columns: k, lda: lda, precision: matrix.precision, layout: matrix.layout,
              kernels: matrix.kernels, threads: threads)
@@ -158,7 +158,7 @@ public final class ActivationBuffer: @unchecked Sendable {
 
     /// Packs `input` (m rows of k floats, `lda` apart) in `precision` and `layout` (default: the
     /// preferred one), splitting the row blocks over `threads`.
-    public func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, precision: MatrixPrecision,
+    package func pack(_ input: UnsafePointer<Float>, rows m: Int, columns k: Int, lda: Int, precision: MatrixPrecision,
                      layout: MatrixLayout? = nil, threads: Int) -> PackedActivations {
         pack(input, rows: m, columns: k, lda: lda, precision: precision, layout: layout, kernels: .fastest,
              threads: threads)

@@ -8,23 +8,34 @@ public struct LlamaConfig: Sendable, Equatable {
     /// Which pairs of a head's elements rotary embedding turns together.
     public typealias RopeLayout = ForwardPassDescription.RopeLayout
 
+    /// Tokens in the vocabulary (rows of the embedding and the output head).
     public var vocabSize: Int
     /// The width of the residual stream (`hidden_size`, `embedding_length`).
     public var embeddingLength: Int
+    /// The width of the feed-forward block (`intermediate_size`).
     public var feedForwardLength: Int
+    /// Decoder layers.
     public var layerCount: Int
+    /// Query heads.
     public var headCount: Int
+    /// Key/value heads (fewer than ``headCount`` with grouped-query attention).
     public var kvHeadCount: Int
+    /// Elements per head.
     public var headDim: Int
     /// How many elements of each head are rotated (usually `headDim`).
     public var ropeDim: Int
+    /// The base of the rotary frequencies.
     public var ropeTheta: Double
     /// What the forward pass is made of: norm, rope layout, biases, activation, attention mask.
     public var forwardPass: ForwardPassDescription
     /// Per rotated pair, the divisor of its frequency (Llama 3.1 rope scaling, linear scaling);
     /// nil when every divisor is 1.
     public var ropeFrequencyDivisors: [Float]?
+    /// The architecture's tensor names (the Llama family's unless the registry says otherwise).
+    public var tensorNames: TensorNameTable = Llama.tensorNames
 
+    /// A configuration from its parts: an RMS norm with `rmsEpsilon`, and causal attention, or
+    /// a sliding window of `slidingWindow` tokens when given.
     public init(vocabSize: Int, embeddingLength: Int, feedForwardLength: Int, layerCount: Int,
                 headCount: Int, kvHeadCount: Int, headDim: Int, ropeDim: Int, ropeTheta: Double,
                 rmsEpsilon: Float, ropeLayout: RopeLayout, ropeFrequencyDivisors: [Float]? = nil,
@@ -123,6 +134,7 @@ public struct LlamaConfig: Sendable, Equatable {
             divisors = (divisors ?? [Float](repeating: 1, count: h.ropeDimension / 2)).map { $0 * Float(factor) }
         }
         self.init(h, entry.forwardPass(h, ropeLayout: .interleaved), divisors: divisors)
+        tensorNames = entry.tensorNames
         try validate(file: file)
     }
 
@@ -140,6 +152,7 @@ public struct LlamaConfig: Sendable, Equatable {
             divisors = [Float](repeating: Float(factor), count: h.headDimension / 2)
         }
         self.init(h, entry.forwardPass(h, ropeLayout: .halfSplit), divisors: divisors)
+        tensorNames = entry.tensorNames
         try validate(file: file)
     }
 
@@ -154,7 +167,7 @@ public struct LlamaConfig: Sendable, Equatable {
 
     /// The frequency divisors of Llama 3.1's rope scaling: long wavelengths are slowed by
     /// `factor`, short ones kept, and those between blended smoothly.
-    public static func llama3Divisors(headDim: Int, theta: Double, factor: Double, lowFrequencyFactor: Double,
+    package static func llama3Divisors(headDim: Int, theta: Double, factor: Double, lowFrequencyFactor: Double,
                                       highFrequencyFactor: Double, originalContext: Double) -> [Float] {
         Llama3RopeScaling(factor: factor, lowFrequencyFactor: lowFrequencyFactor,
                           highFrequencyFactor: highFrequencyFactor, originalContextLength: Int(originalContext))

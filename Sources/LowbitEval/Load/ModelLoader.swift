@@ -6,7 +6,9 @@ import LowbitTokenizer
 
 /// A model ready to evaluate: the forward pass and the tokenizer that came with it.
 public struct LoadedModel: Sendable {
+    /// The forward pass.
     public let model: LlamaModel
+    /// The tokenizer stored with the model (GGUF metadata or `tokenizer.json`).
     public let tokenizer: Tokenizer
     /// The size of the model's files in bytes.
     public let fileBytes: Int
@@ -15,6 +17,8 @@ public struct LoadedModel: Sendable {
 /// Opens what `lowbit perplexity` and `lowbit compare` are given as MODEL: a GGUF file, or a
 /// Hugging Face directory (`config.json`, safetensors weights, `tokenizer.json`).
 public enum ModelLoader {
+    /// Opens the GGUF file or Hugging Face directory at `path` with its tokenizer; quantized
+    /// safetensors weights (compressed-tensors, MLX) are read as the floats they stand for.
     public static func load(path: String, options: LlamaModel.Options = .init()) throws -> LoadedModel {
         let source = try openSource(path: path)
         switch source.format {
@@ -45,7 +49,7 @@ public enum ModelLoader {
 
     /// Opens the weights of `path`; a lone safetensors file is refused because it carries no
     /// hyperparameters or tokenizer.
-    public static func openSource(path: String) throws -> any TensorSource {
+    package static func openSource(path: String) throws -> any TensorSource {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw EvalError(.io, file: path, "no such file or directory")

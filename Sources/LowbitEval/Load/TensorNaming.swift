@@ -1,25 +1,34 @@
 import LowbitModels
 
-/// The tensor names of a Llama-family model in each file layout: ``LowbitModels/TensorNameLayout``
-/// with the names the evaluator looks up (from ``LowbitModels/LlamaTensorNames``, the table the
-/// converter uses too).
-public typealias TensorNaming = TensorNameLayout
-
-extension TensorNameLayout {
+/// The names the evaluator looks up in a model's file: its architecture's
+/// ``LowbitModels/TensorNameTable`` (the table the converter renames with) in the file's
+/// ``LowbitModels/TensorNameLayout``.
+public struct TensorNaming: Sendable, Equatable {
     /// The weights of one decoder layer.
-    public typealias Role = LlamaTensorNames.Role
+    public typealias Role = TensorNameTable.Role
+
+    /// Hugging Face or GGUF names (and so the rotary row order of Q and K).
+    public let layout: TensorNameLayout
+    /// The architecture's names.
+    public let table: TensorNameTable
+
+    /// The names of `table` in `layout`.
+    public init(layout: TensorNameLayout, table: TensorNameTable) {
+        self.layout = layout
+        self.table = table
+    }
 
     /// The token embedding.
-    public var tokenEmbedding: String { LlamaTensorNames.name(.tokenEmbedding, in: self) }
+    public var tokenEmbedding: String { table.name(.tokenEmbedding, in: layout) }
 
     /// The final norm.
-    public var outputNorm: String { LlamaTensorNames.name(.outputNorm, in: self) }
+    public var outputNorm: String { table.name(.outputNorm, in: layout) }
 
     /// The output head; when the file lacks it, the head is tied to the token embedding.
-    public var output: String { LlamaTensorNames.name(.output, in: self) }
+    public var output: String { table.name(.output, in: layout) }
 
     /// The weight of `role` in layer `index`.
     public func layer(_ index: Int, _ role: Role) -> String {
-        LlamaTensorNames.name(layer: index, role, in: self)
+        table.name(layer: index, role, in: layout)
     }
 }

@@ -10,18 +10,25 @@ public enum BaseLogits {
 
 /// The outcome of a comparison.
 public struct ComparisonResult: Sendable {
+    /// The divergence statistics over every scored position.
     public var stats: DivergenceStats
+    /// The chunks the text was cut into.
     public var plan: ChunkPlan
+    /// Wall-clock time of the run.
     public var seconds: Double
 }
 
 /// Runs a base and a quantized model over identical chunks of one tokenized text and collects
 /// llama.cpp's KL-divergence statistics (``DivergenceStats``).
 public struct ComparisonRun {
+    /// Where the base model's predictions come from.
     public let base: BaseLogits
+    /// The quantized model.
     public let quant: LlamaModel
+    /// The chunks both models are run over.
     public let plan: ChunkPlan
 
+    /// A comparison of `quant` against `base` over the chunks of `plan`.
     public init(base: BaseLogits, quant: LlamaModel, plan: ChunkPlan) {
         self.base = base
         self.quant = quant

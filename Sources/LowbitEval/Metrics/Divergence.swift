@@ -5,15 +5,21 @@ import LowbitSystem
 /// KL divergence, top-1 agreement, the change in the probability of the correct token, and
 /// both perplexities (llama.cpp's `--kl-divergence` statistics).
 public struct DivergenceStats: Sendable {
+    /// Negative log-likelihoods of the base model at the scored positions.
     public private(set) var base = NLLAccumulator()
+    /// Negative log-likelihoods of the quantized model at the scored positions.
     public private(set) var quant = NLLAccumulator()
     /// KL(base ‖ quant) of every scored position, in nats.
     public private(set) var divergences: [Double] = []
+    /// Positions where both models rank the same token first.
     public private(set) var sameTop = 0
+    /// The sum over positions of the squared change in the correct token's probability.
     public private(set) var sumSquaredDeltaP: Double = 0
 
+    /// Empty statistics.
     public init() {}
 
+    /// Positions scored.
     public var count: Int { divergences.count }
 
     /// Adds the positions of one chunk. `baseLogProbs` holds log-softmax rows of the base model,
@@ -72,6 +78,7 @@ public struct DivergenceStats: Sendable {
         }
     }
 
+    /// The mean KL divergence in nats (NaN when nothing was scored).
     public var meanKLD: Double { count == 0 ? .nan : divergences.reduce(0, +) / Double(count) }
 
     /// The standard error of the mean KL divergence.

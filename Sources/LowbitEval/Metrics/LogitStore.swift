@@ -21,11 +21,17 @@ public enum LogitStore {
 
     /// What a logit file says about the run it came from.
     public struct Header: Sendable, Equatable {
+        /// Vocabulary size: the length of each row.
         public var vocab: Int
+        /// Tokens per chunk.
         public var contextLength: Int
+        /// Chunks in the file.
         public var chunkCount: Int
+        /// Scored rows stored per chunk.
         public var rowsPerChunk: Int
+        /// Tokens in the whole text.
         public var tokenCount: Int
+        /// The BOS that replaced the first token of each chunk, if any.
         public var bos: Int32?
         /// The text's first `chunkCount × contextLength` tokens.
         public var tokens: [Int32]
@@ -37,6 +43,8 @@ public enum LogitStore {
         let header: Header
         private var written = 0
 
+        /// Starts a temporary file for `path` and writes the header of a run over `plan`; `tokens`
+        /// is the whole tokenized text.
         public init(path: String, plan: ChunkPlan, vocab: Int, tokens: [Int32]) throws {
             file = try AtomicFile(path: path)
             header = Header(vocab: vocab, contextLength: plan.contextLength, chunkCount: plan.chunkCount,
@@ -81,12 +89,16 @@ public enum LogitStore {
 
     /// Reads the chunks of a logit file in order.
     public final class Reader {
+        /// The file being read.
         public let path: String
+        /// The run the file came from.
         public let header: Header
         private let file: MappedFile
         private var offset: Int
         private var chunk = 0
 
+        /// Opens `path` and checks its header; a file that is not a Lowbit logit file, or lies
+        /// about its sizes, is a ``EvalErrorKind/badLogitFile`` error naming it.
         public init(path: String) throws {
             self.path = path
             file = try MappedFile(path: path)

@@ -10,12 +10,17 @@ import LowbitSystem
 /// chunk the logits of positions `ctx/2 ..< ctx-1` are scored against the next token, so the
 /// tokens at positions `ctx/2+1 ... ctx-1` are predicted (255 per chunk at ctx 512).
 public struct ChunkPlan: Sendable, Equatable {
+    /// Tokens in the whole text.
     public let tokenCount: Int
+    /// Tokens per chunk (`ctx`).
     public let contextLength: Int
+    /// Chunks run: `floor(tokens / ctx)`, capped by `maxChunks`.
     public let chunkCount: Int
     /// The BOS token that replaces the first token of each chunk, if the tokenizer adds one.
     public let bos: Int32?
 
+    /// The plan for a text of `tokenCount` tokens; throws (naming `file`) when the context is
+    /// shorter than 4 or the text shorter than two contexts.
     public init(tokenCount: Int, contextLength: Int, maxChunks: Int? = nil, bos: Int32? = nil, file: String = "") throws {
         guard contextLength >= 4 else {
             throw EvalError(.badConfig, file: file, "the context length must be at least 4, not \(contextLength)")
@@ -61,18 +66,24 @@ public struct ChunkPlan: Sendable, Equatable {
 
 /// Running sums of negative log-likelihoods: perplexity and llama.cpp's standard error.
 public struct NLLAccumulator: Sendable, Equatable {
+    /// Values added.
     public private(set) var count = 0
+    /// Their sum.
     public private(set) var sum: Double = 0
+    /// The sum of their squares.
     public private(set) var sumOfSquares: Double = 0
 
+    /// An empty accumulator.
     public init() {}
 
+    /// Adds one negative log-likelihood.
     public mutating func add(_ nll: Double) {
         count += 1
         sum += nll
         sumOfSquares += nll * nll
     }
 
+    /// Adds every value of `values`.
     public mutating func add<S: Sequence>(contentsOf values: S) where S.Element == Double {
         for v in values { add(v) }
     }
@@ -91,9 +102,9 @@ public struct NLLAccumulator: Sendable, Equatable {
 }
 
 /// Log-probabilities of whole vocabulary rows.
-public enum LogProbabilities {
+package enum LogProbabilities {
     /// Turns `rows` rows of `vocab` logits into log-softmax, in place, in parallel.
-    public static func logSoftmax(_ logits: inout [Float], rows: Int, vocab: Int, threads: Int) {
+    package static func logSoftmax(_ logits: inout [Float], rows: Int, vocab: Int, threads: Int) {
         precondition(logits.count == rows * vocab, "logit count does not match rows × vocab")
         logits.withUnsafeMutableBufferPointer { buffer in
             let base = UnsafeTransfer(buffer.baseAddress!)
@@ -108,7 +119,7 @@ public enum LogProbabilities {
     }
 
     /// The negative log-likelihood of `targets[r]` under each logit row `r` (computed in Double).
-    public static func nll(logits: [Float], vocab: Int, targets: [Int32], threads: Int) -> [Double] {
+    package static func nll(logits: [Float], vocab: Int, targets: [Int32], threads: Int) -> [Double] {
         let rows = targets.count
         precondition(logits.count == rows * vocab, "logit count does not match rows × vocab")
         var out = [Double](repeating: 0, count: rows)
@@ -131,14 +142,19 @@ public enum LogProbabilities {
 
 /// The outcome of a perplexity run.
 public struct PerplexityResult: Sendable {
+    /// exp(mean NLL) over the scored predictions.
     public var perplexity: Double
+    /// The standard error of ``perplexity``, as llama.cpp reports it.
     public var standardError: Double
     /// Tokens in the text.
     public var tokens: Int
     /// Predictions scored.
     public var scored: Int
+    /// Chunks run.
     public var chunks: Int
+    /// Tokens per chunk.
     public var contextLength: Int
+    /// Wall-clock time of the run.
     public var seconds: Double
     /// Tokens run through the model per second (chunks × ctx / seconds).
     public var tokensPerSecond: Double
@@ -146,9 +162,12 @@ public struct PerplexityResult: Sendable {
 
 /// Runs a model over the chunks of a text and measures its perplexity.
 public struct PerplexityRun {
+    /// The model evaluated.
     public let model: LlamaModel
+    /// The chunks it is run over.
     public let plan: ChunkPlan
 
+    /// A run of `model` over the chunks of `plan`.
     public init(model: LlamaModel, plan: ChunkPlan) {
         self.model = model
         self.plan = plan

@@ -7,12 +7,17 @@ import LowbitQuant
 public struct TensorError: Sendable {
     /// The tensor's name in the quantized model.
     public var name: String
+    /// The base tensor's stored type (`bf16`, `q8_0`, ...).
     public var baseType: String
+    /// The quantized tensor's stored type.
     public var quantType: String
+    /// Elements in the tensor.
     public var elements: Int
+    /// The error of the decoded quantized tensor against the decoded base tensor.
     public var metrics: ErrorMetrics
 }
 
+/// Tensor-by-tensor comparison of two models of the same architecture.
 public enum TensorComparison {
     /// Compares every weight both models hold (matched by role, so a GGUF model can be compared
     /// with a Hugging Face one; GGUF's permuted Q/K rows are put back in Hugging Face order).
@@ -28,10 +33,10 @@ public enum TensorComparison {
             var reconstructed = try TensorDecoder.decode(q, from: quant.source)
             base.source.release(b)
             quant.source.release(q)
-            if base.naming != quant.naming, let role, role == .query || role == .key {
+            if base.naming.layout != quant.naming.layout, let role, role == .query || role == .key {
                 let heads = role == .query ? base.config.headCount : base.config.kvHeadCount
-                if base.naming == .gguf { original = try unpermute(original, heads: heads, rowLength: b.rowLength) }
-                if quant.naming == .gguf { reconstructed = try unpermute(reconstructed, heads: heads, rowLength: q.rowLength) }
+                if base.naming.layout == .gguf { original = try unpermute(original, heads: heads, rowLength: b.rowLength) }
+                if quant.naming.layout == .gguf { reconstructed = try unpermute(reconstructed, heads: heads, rowLength: q.rowLength) }
             }
             out.append(TensorError(name: quantName, baseType: b.type.name, quantType: q.type.name,
                                    elements: q.elementCount,
@@ -46,7 +51,7 @@ public enum TensorComparison {
             (base.naming.tokenEmbedding, quant.naming.tokenEmbedding, nil),
         ]
         for i in 0..<min(base.config.layerCount, quant.config.layerCount) {
-            for role in TensorNaming.Role.allCases {
+            for role in base.naming.table.roles where quant.naming.table.layer[role] != nil {
                 names.append((base.naming.layer(i, role), quant.naming.layer(i, role), role))
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LowbitFormats
+import LowbitModels
 
 /// A decoder evaluated on the CPU over whole chunks of tokens, built from the forward-pass
 /// description of its architecture (``LlamaConfig/forwardPass``: norm, rope layout, activation,
@@ -13,6 +14,7 @@ import LowbitFormats
 /// The weights stay in their stored type in the file; see ``WeightStore`` for how they are
 /// decoded. One model serves one thread of control at a time (it reuses its buffers).
 public final class LlamaModel: @unchecked Sendable {
+    /// How a model runs: threads, the weight cache and the precision of the matrix products.
     public struct Options: Sendable {
         /// Threads for the element-wise work, decoding and the matrix products (split by
         /// output columns).
@@ -23,6 +25,8 @@ public final class LlamaModel: @unchecked Sendable {
         /// The arithmetic of the weight matrix products.
         public var precision: MatrixPrecision
 
+        /// Options with at least one thread (all cores by default), a 2 GiB weight cache and the
+        /// fastest precision of this CPU.
         public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                     weightCacheBytes: Int = 2 << 30, precision: MatrixPrecision = .fastest) {
             self.threads = max(1, threads)
@@ -31,9 +35,13 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// The shapes and forward-pass description the model was built from.
     public let config: LlamaConfig
+    /// The file (or directory) the weights are read from.
     public let source: any TensorSource
+    /// How ``source`` names its tensors (GGUF or Hugging Face).
     public let naming: TensorNaming
+    /// The options the model was built with.
     public let options: Options
     /// Whether the output head reuses the token embedding (no separate output tensor).
     public let tiedEmbeddings: Bool
@@ -54,10 +62,12 @@ public final class LlamaModel: @unchecked Sendable {
         var gate: TensorInfo, up: TensorInfo, down: TensorInfo
     }
 
-    /// A model over the tensors of `source` named by `naming`.
-    public init(source: any TensorSource, config: LlamaConfig, naming: TensorNaming, options: Options = Options()) throws {
+    /// A model over the tensors of `source`, named by `config`'s architecture in `layout`.
+    public init(source: any TensorSource, config: LlamaConfig, naming layout: TensorNameLayout,
+                options: Options = Options()) throws {
         self.source = source
         self.config = config
+        let naming = TensorNaming(layout: layout, table: config.tensorNames)
         self.naming = naming
         self.options = options
         let c = config

@@ -4,7 +4,7 @@ import LowbitFormats
 /// which llama.cpp writes as GGUF architecture `llama`.
 ///
 /// The parts live beside this file: ``LlamaHyperparameters`` (config.json and GGUF keys, both
-/// ways), ``LlamaTensorNames`` (tensor names, both ways), ``RotaryPermutation`` (the Q/K row
+/// ways), ``tensorNames`` (tensor names, both ways), ``RotaryPermutation`` (the Q/K row
 /// order) and ``Llama3RopeScaling``.
 public enum Llama: ModelArchitecture {
     /// "Llama".

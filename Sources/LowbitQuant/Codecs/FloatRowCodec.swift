@@ -7,6 +7,7 @@ import LowbitFormats
 /// ggml's `ggml_compute_fp32_to_bf16` and gguf-py: a NaN keeps its sign and upper payload bits
 /// and is made quiet (``FloatFormat/bf16`` instead canonicalises NaN as ml_dtypes does).
 public struct FloatRowCodec: RowCodec {
+    /// The float type, `.f32`, `.f16` or `.bf16`.
     public let type: GGMLType
     @usableFromInline let format: FloatFormat
 
@@ -21,6 +22,7 @@ public struct FloatRowCodec: RowCodec {
         self.type = type
     }
 
+    /// Encodes `count` floats in ``type``, rounding to nearest even; `importance` is ignored.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         guard type == .bf16 else {
@@ -35,6 +37,7 @@ public struct FloatRowCodec: RowCodec {
         }
     }
 
+    /// Decodes `count` floats of ``type`` (exact).
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         format.decode(source, into: destination, count: count)
     }

@@ -91,7 +91,7 @@ public enum TensorDecoder {
     /// A ``BlockDecoder`` (the hook of `TensorStatistics`) for every type ``canDecode(_:)``
     /// accepts, so that statistics cover quantized tensors too.
     @Sendable
-    public static func blockDecoder(for type: TensorType) -> BlockDecoder? {
+    package static func blockDecoder(for type: TensorType) -> BlockDecoder? {
         elementDecoder(for: type)
     }
 

@@ -27,20 +27,29 @@ import LowbitSystem
 public struct FP8Quantizer: Sendable {
     /// Which elements share a scale.
     public enum Granularity: Hashable, Sendable {
+        /// One scale for the whole tensor.
         case tensor
+        /// One scale per row (shape `[rows, 1]`).
         case row
+        /// One scale per `rows × columns` block (edge blocks are smaller).
         case block(rows: Int, columns: Int)
 
         /// DeepSeek-V3 / compressed-tensors `FP8_BLOCK`.
         public static let block128 = Granularity.block(rows: 128, columns: 128)
     }
 
+    /// The FP8 format of the codes (E4M3 "fn" or E5M2).
     public let variant: QuantScheme.FP8Variant
+    /// Which elements share a scale.
     public let granularity: Granularity
+    /// The format scales are stored in; quantization divides by the rounded scale.
     public let scaleFormat: FloatFormat
+    /// `.f32`, or `.bf16` / `.f16` to round `x / scale` to that format before the cast.
     public let arithmetic: FloatFormat
+    /// Threads used by the whole-matrix conveniences.
     public var threads: Int
 
+    /// A quantizer; `arithmetic` must be `.f32`, `.bf16` or `.f16`, and blocks must not be empty.
     public init(variant: QuantScheme.FP8Variant = .e4m3, granularity: Granularity = .row,
                 scaleFormat: FloatFormat = .f32, arithmetic: FloatFormat = .f32,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
@@ -188,6 +197,7 @@ public struct FP8Quantizer: Sendable {
 
     /// FP8 codes and scales of a whole matrix.
     public struct Result: Sendable, Equatable {
+        /// One FP8 code per element, row-major.
         public var codes: [UInt8]
         /// Row-major, shaped as ``scaleShape(rows:columns:)``.
         public var scales: [Float]

@@ -15,6 +15,7 @@ public enum GroupSizeDecision: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The decision as a log line shows it: `group size 32`, `group size 32 (reason)` or `kept (reason)`.
     public var description: String {
         switch self {
         case .use(let n): "group size \(n)"

@@ -3,17 +3,17 @@
 /// occupies bits `i*bits ..< (i+1)*bits` of the row's bit stream, bit 0 being the least
 /// significant bit of word 0; a code may straddle two words (3, 5, 6, 7 bits). A row's stream is
 /// padded with zero bits to whole words.
-public enum BitPacking {
+package enum BitPacking {
     /// Words needed for `count` codes of `bits` bits: `ceil(count * bits / 32)`.
     @inlinable
-    public static func wordCount(codes count: Int, bits: Int) -> Int {
+    package static func wordCount(codes count: Int, bits: Int) -> Int {
         (count * bits + 31) / 32
     }
 
     /// Packs `count` codes (each `< 1 << bits`) into `words`, which must hold
     /// ``wordCount(codes:bits:)`` words; every word is overwritten.
     @inlinable
-    public static func pack(_ codes: UnsafePointer<UInt8>, count: Int, bits: Int,
+    package static func pack(_ codes: UnsafePointer<UInt8>, count: Int, bits: Int,
                             into words: UnsafeMutablePointer<UInt32>) {
         precondition((1...8).contains(bits), "bits must be 1...8")
         switch bits {
@@ -62,7 +62,7 @@ public enum BitPacking {
 
     /// Unpacks `count` codes of `bits` bits from `words` (the inverse of ``pack``).
     @inlinable
-    public static func unpack(_ words: UnsafePointer<UInt32>, count: Int, bits: Int,
+    package static func unpack(_ words: UnsafePointer<UInt32>, count: Int, bits: Int,
                               into codes: UnsafeMutablePointer<UInt8>) {
         precondition((1...8).contains(bits), "bits must be 1...8")
         if bits == 4 {
@@ -100,7 +100,7 @@ public enum BitPacking {
     /// view): word `(w, c)` of the `[wordCount(rows), columns]` result holds the codes of rows
     /// `w*32/bits ...` in column `c`. compressed-tensors packs asymmetric zero points this way
     /// (`pack_to_int32(..., packed_dim=0)`).
-    public static func packColumns(_ codes: [UInt8], rows: Int, columns: Int, bits: Int) -> [UInt32] {
+    package static func packColumns(_ codes: [UInt8], rows: Int, columns: Int, bits: Int) -> [UInt32] {
         precondition(codes.count == rows * columns, "code count does not match \(rows)x\(columns)")
         let perColumn = wordCount(codes: rows, bits: bits)
         var result = [UInt32](repeating: 0, count: perColumn * columns)
@@ -119,7 +119,7 @@ public enum BitPacking {
     }
 
     /// The inverse of ``packColumns(_:rows:columns:bits:)``.
-    public static func unpackColumns(_ words: [UInt32], rows: Int, columns: Int, bits: Int) -> [UInt8] {
+    package static func unpackColumns(_ words: [UInt32], rows: Int, columns: Int, bits: Int) -> [UInt8] {
         let perColumn = wordCount(codes: rows, bits: bits)
         precondition(words.count == perColumn * columns, "word count does not match \(rows)x\(columns)")
         var result = [UInt8](repeating: 0, count: rows * columns)

@@ -39,6 +39,7 @@ public struct IntGroupQuantizer: Sendable {
     public let bits: Int
     /// Elements per group; must divide the row length.
     public let groupSize: Int
+    /// Whose arithmetic and code convention to follow.
     public let convention: Convention
     /// The format scales (and MLX biases) are stored in; quantization uses the rounded scale
     /// (compressed-tensors) so stored values reproduce the codes exactly.
@@ -51,6 +52,8 @@ public struct IntGroupQuantizer: Sendable {
     /// Threads used by ``quantize(_:rowLength:importance:packed:scales:offsets:)``.
     public var threads: Int
 
+    /// A quantizer of `bits` (2...8) per code in groups of `groupSize` elements; `arithmetic`
+    /// must be `.f32`, `.bf16` or `.f16`.
     public init(bits: Int, groupSize: Int, convention: Convention, scaleFormat: FloatFormat = .bf16,
                 arithmetic: FloatFormat = .f32, search: ScaleSearch? = nil,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
@@ -67,7 +70,7 @@ public struct IntGroupQuantizer: Sendable {
     }
 
     /// Whether the layout stores a per-group offset (zero point or bias).
-    public var hasOffsets: Bool {
+    package var hasOffsets: Bool {
         switch convention {
         case .compressedTensors(let symmetric): !symmetric
         case .mlxAffine: true

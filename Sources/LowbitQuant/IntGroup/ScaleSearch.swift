@@ -16,6 +16,8 @@ public struct ScaleSearch: Hashable, Sendable {
     /// Least-squares refits after the grid.
     public var refinements: Int
 
+    /// A search with `candidates >= 1` shrink factors down to `1 - maxShrink` (`0 ..< 1`), then
+    /// `refinements >= 0` least-squares refits.
     public init(candidates: Int = 20, maxShrink: Float = 0.25, refinements: Int = 2) {
         precondition(candidates >= 1 && maxShrink >= 0 && maxShrink < 1 && refinements >= 0,
                      "invalid scale search settings")

@@ -4,10 +4,14 @@ import LowbitFormats
 /// the non-linear table (element `j` in the low nibble of byte `2+j`, element `16+j` in its high
 /// nibble). Value = `d * table[index]`. Quantization reproduces llama.cpp bit for bit.
 public struct IQ4NLCodec: RowCodec {
+    /// The block type, `.iq4_nl`.
     public var type: GGMLType { .iq4_nl }
 
+    /// An IQ4_NL codec (it holds no state).
     public init() {}
 
+    /// Quantizes `count` floats (a multiple of 32) into IQ4_NL blocks, as llama.cpp does; with
+    /// `importance`, the scale search weights each element's squared error by it.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 32 == 0, "IQ4_NL rows must be a multiple of 32 elements")
@@ -15,6 +19,7 @@ public struct IQ4NLCodec: RowCodec {
                                  into: destination, blockBytes: 18)
     }
 
+    /// Decodes `count` floats (a multiple of 32) from IQ4_NL blocks.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % 32 == 0, "IQ4_NL rows must be a multiple of 32 elements")
         IQ4NonLinear.levels.withUnsafeBufferPointer { table in
@@ -34,10 +39,14 @@ public struct IQ4NLCodec: RowCodec {
 /// indices packed like IQ4_NL. Value = `d * (scale - 32) * table[index]`.
 /// Quantization reproduces llama.cpp's `quantize_iq4_xs` without importance bit for bit.
 public struct IQ4XSCodec: RowCodec {
+    /// The block type, `.iq4_xs`.
     public var type: GGMLType { .iq4_xs }
 
+    /// An IQ4_XS codec (it holds no state).
     public init() {}
 
+    /// Quantizes `count` floats (a multiple of 256) into IQ4_XS blocks, as llama.cpp does; with
+    /// `importance`, the scale search weights each element's squared error by it.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "IQ4_XS rows must be a multiple of 256 elements")
@@ -45,6 +54,7 @@ public struct IQ4XSCodec: RowCodec {
                                  into: destination, blockBytes: 136)
     }
 
+    /// Decodes `count` floats (a multiple of 256) from IQ4_XS blocks.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % 256 == 0, "IQ4_XS rows must be a multiple of 256 elements")
         IQ4NonLinear.levels.withUnsafeBufferPointer { table in

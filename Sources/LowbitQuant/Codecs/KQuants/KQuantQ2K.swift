@@ -7,10 +7,14 @@ import LowbitFormats
 /// `128h + l + 32k` at bits `2k`), then `d` (f16) and `dmin` (f16). Value = `d*sc * q - dmin*m`.
 /// Quantization reproduces llama.cpp's reference quantizer bit for bit.
 public struct Q2KCodec: RowCodec {
+    /// The block type, `.q2_K`.
     public var type: GGMLType { .q2_K }
 
+    /// A Q2_K codec (it holds no state).
     public init() {}
 
+    /// Quantizes `count` floats (a multiple of 256) into Q2_K blocks, as llama.cpp does;
+    /// with `importance`, the scale search weights each element's squared error by it.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "Q2_K rows must be a multiple of 256 elements")
@@ -111,6 +115,7 @@ public struct Q2KCodec: RowCodec {
         return (KQuantMath.halfBits(dm), KQuantMath.halfBits(mm))
     }
 
+    /// Decodes `count` floats (a multiple of 256) from Q2_K blocks.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % 256 == 0, "Q2_K rows must be a multiple of 256 elements")
         for b in 0..<(count / 256) {

@@ -8,10 +8,14 @@ import LowbitFormats
 /// 8-11, scale `j` at bits `2*(j/4)` of byte `8 + j%4`), then `d` (f16).
 /// Value = `d * (sc - 32) * (low + 4*high - 4)`. Quantization reproduces llama.cpp bit for bit.
 public struct Q3KCodec: RowCodec {
+    /// The block type, `.q3_K`.
     public var type: GGMLType { .q3_K }
 
+    /// A Q3_K codec (it holds no state).
     public init() {}
 
+    /// Quantizes `count` floats (a multiple of 256) into Q3_K blocks, as llama.cpp does;
+    /// with `importance`, the scale search weights each element's squared error by it.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "Q3_K rows must be a multiple of 256 elements")
@@ -114,6 +118,7 @@ public struct Q3KCodec: RowCodec {
         return KQuantMath.halfBits(dBlock)
     }
 
+    /// Decodes `count` floats (a multiple of 256) from Q3_K blocks.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % 256 == 0, "Q3_K rows must be a multiple of 256 elements")
         for b in 0..<(count / 256) {

@@ -7,10 +7,14 @@ import LowbitFormats
 /// element `64*g + 32 + l` its high nibble. Value = `d*sc[j] * q - dmin*m[j]`.
 /// Quantization reproduces llama.cpp's reference quantizer bit for bit.
 public struct Q4KCodec: RowCodec {
+    /// The block type, `.q4_K`.
     public var type: GGMLType { .q4_K }
 
+    /// A Q4_K codec (it holds no state).
     public init() {}
 
+    /// Quantizes `count` floats (a multiple of 256) into Q4_K blocks, as llama.cpp does;
+    /// with `importance`, the scale search weights each element's squared error by it.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "Q4_K rows must be a multiple of 256 elements")
@@ -25,6 +29,7 @@ public struct Q4KCodec: RowCodec {
         }
     }
 
+    /// Decodes `count` floats (a multiple of 256) from Q4_K blocks.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % 256 == 0, "Q4_K rows must be a multiple of 256 elements")
         for b in 0..<(count / 256) {

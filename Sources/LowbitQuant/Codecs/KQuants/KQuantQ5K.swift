@@ -8,10 +8,14 @@ import LowbitFormats
 /// byte, high bit = bit `2g+1` of `qh[l]`. Value = `d*sc[j] * q - dmin*m[j]`.
 /// Quantization reproduces llama.cpp's reference quantizer bit for bit.
 public struct Q5KCodec: RowCodec {
+    /// The block type, `.q5_K`.
     public var type: GGMLType { .q5_K }
 
+    /// A Q5_K codec (it holds no state).
     public init() {}
 
+    /// Quantizes `count` floats (a multiple of 256) into Q5_K blocks, as llama.cpp does;
+    /// with `importance`, the scale search weights each element's squared error by it.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "Q5_K rows must be a multiple of 256 elements")
@@ -31,6 +35,7 @@ public struct Q5KCodec: RowCodec {
         }
     }
 
+    /// Decodes `count` floats (a multiple of 256) from Q5_K blocks.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % 256 == 0, "Q5_K rows must be a multiple of 256 elements")
         for b in 0..<(count / 256) {

@@ -8,10 +8,14 @@ import LowbitFormats
 /// `ql[64h+32+l]` + bits 2-3; `l+64` = high nibble of `ql[64h+l]` + bits 4-5; `l+96` = high nibble of
 /// `ql[64h+32+l]` + bits 6-7. Value = `d * sc * (q - 32)`. Quantization reproduces llama.cpp.
 public struct Q6KCodec: RowCodec {
+    /// The block type, `.q6_K`.
     public var type: GGMLType { .q6_K }
 
+    /// A Q6_K codec (it holds no state).
     public init() {}
 
+    /// Quantizes `count` floats (a multiple of 256) into Q6_K blocks, as llama.cpp does;
+    /// with `importance`, the scale search weights each element's squared error by it.
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % 256 == 0, "Q6_K rows must be a multiple of 256 elements")
@@ -79,6 +83,7 @@ public struct Q6KCodec: RowCodec {
         }
     }
 
+    /// Decodes `count` floats (a multiple of 256) from Q6_K blocks.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % 256 == 0, "Q6_K rows must be a multiple of 256 elements")
         for b in 0..<(count / 256) {

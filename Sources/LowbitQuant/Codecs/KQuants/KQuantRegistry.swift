@@ -2,7 +2,7 @@ import LowbitFormats
 
 /// The codec for a K-quant or IQ4 block type (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS), or
 /// `nil` for any other type. ``GGUFCodecs`` consults it for the types it does not handle itself.
-public func kQuantCodec(for type: GGMLType) -> (any RowCodec)? {
+package func kQuantCodec(for type: GGMLType) -> (any RowCodec)? {
     switch type {
     case .q2_K: Q2KCodec()
     case .q3_K: Q3KCodec()

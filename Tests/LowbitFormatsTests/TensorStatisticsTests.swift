@@ -1,4 +1,5 @@
 import LowbitFormats
+import LowbitTestSupport
 import Testing
 
 /// The streaming statistics behind `inspect --stats`: exactness against a direct computation,
@@ -73,41 +74,12 @@ struct TensorStatisticsTests {
         expectClose(merged, v)
     }
 
-    /// A TensorSource over bytes in memory, for `compute`.
-    final class MemorySource: TensorSource, @unchecked Sendable {
-        let path = "memory"
-        let format = ModelFormat.safetensors
-        let metadata: [(key: String, value: MetadataValue)] = []
-        let tensors: [TensorInfo]
-        let bytes: [UInt8]
-        private(set) var released: [String] = []
-
-        init(_ arrays: [(String, [Float])]) {
-            var bytes: [UInt8] = []
-            var tensors: [TensorInfo] = []
-            for (name, values) in arrays {
-                let encoded = FloatFormat.bf16.encode(values)
-                tensors.append(TensorInfo(name: name, type: .safetensors(.BF16), shape: [values.count],
-                                          offset: bytes.count, byteCount: encoded.count, file: "memory"))
-                bytes += encoded
-            }
-            self.bytes = bytes
-            self.tensors = tensors
-        }
-
-        func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-            try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[tensor.byteRange])) }
-        }
-
-        func release(_ tensor: TensorInfo) {}
-    }
-
     @Test func computeIsIndependentOfThreadsAndChunks() throws {
         let arrays = [("a", TensorStatisticsTests.values(100_000, seed: 1)),
                       ("b", TensorStatisticsTests.values(3, seed: 2)),
                       ("c", [Float]()),
                       ("d", TensorStatisticsTests.values(70_001, seed: 4, mean: 3))]
-        let source = MemorySource(arrays)
+        let source = MemorySource(bf16: arrays)
         let one = try TensorStatistics.compute(source.tensors, in: source, threads: 1, chunkElements: 1 << 20)
         let many = try TensorStatistics.compute(source.tensors, in: source, threads: 4, chunkElements: 4096)
         let again = try TensorStatistics.compute(source.tensors, in: source, threads: 3, chunkElements: 4096)
@@ -122,13 +94,13 @@ struct TensorStatisticsTests {
     }
 
     @Test func undecodableTypesGetNoStatistics() throws {
-        let source = MemorySource([("a", [1, 2, 3])])
+        let source = MemorySource(bf16: [("a", [1, 2, 3])])
         let stats = try TensorStatistics.compute(source.tensors, in: source) { _ in nil }
         #expect(stats == [nil])
     }
 
     @Test func aByteCountThatDoesNotMatchTheShapeIsAnError() throws {
-        let source = MemorySource([("a", [1, 2, 3, 4])])
+        let source = MemorySource(bf16: [("a", [1, 2, 3, 4])])
         var bad = source.tensors[0]
         bad.shape = [3]
         #expect(throws: FormatError.self) { try TensorStatistics.compute([bad], in: source) }
