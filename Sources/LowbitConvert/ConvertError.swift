@@ -14,6 +14,9 @@ public enum ConvertErrorKind: String, Sendable {
     case unsupportedTensor
     /// `--resume` found an unfinished output it must not continue.
     case resumeRefused
+    /// The importance matrix cannot be used: a non-finite value, or a vector whose length does
+    /// not fit its tensor.
+    case badImportance
 }
 
 /// An error raised while planning or running a conversion: the file it concerns (empty when

@@ -31,6 +31,7 @@ struct Convert: ParsableCommand {
 
             Examples:
               lowbit convert model-dir -o model-q4_k_m.gguf --type q4_k_m
+              lowbit convert model-dir -o out.gguf --type q4_k_m --imatrix imatrix.gguf
               lowbit convert model.gguf -o model-int4 --type int4 --group-size 128
               lowbit convert model-dir -o model-fp8 --type fp8 --fp8-granularity block
             """)
@@ -80,6 +81,11 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Largest shard of a directory output, e.g. 5GB, 500MB.")
     var maxShardSize: String = "5GB"
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Importance matrix (llama-imatrix's GGUF or legacy .dat file) that weights the GGUF quantizers, as llama-quantize --imatrix does.",
+        valueName: "file"))
+    var imatrix: String?
+
     @Flag(name: .long, help: "Print the plan (each tensor, its type and size) without writing.")
     var dryRun = false
 
@@ -114,6 +120,11 @@ struct Convert: ParsableCommand {
         do { try request.validate() } catch { throw ValidationError(ErrorReporter.describe(error)) }
         for name in [outputTensorType, tokenEmbeddingType].compactMap({ $0 }) { _ = try Self.ggmlType(name) }
         _ = try Self.parseSize(maxShardSize)
+        if imatrix != nil {
+            guard case .gguf = type, OutputKind(path: output).isGGUF else {
+                throw ValidationError("--imatrix weights the GGUF quantizers only; --type \(type.name) with output \(output) is not a GGUF conversion")
+            }
+        }
     }
 
     func run() throws {
@@ -131,6 +142,7 @@ struct Convert: ParsableCommand {
         options.resume = resume
         options.verifyResume = verify
         options.resumeKey = Self.resumeKey(CommandLine.arguments)
+        options.importance = try imatrix.map(ConversionImportance.init(contentsOf:))
         let plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())

@@ -60,6 +60,11 @@ def test_committed_fixtures_are_reproducible(ggml, tmp_path):
         assert weighted == (FIXTURES / f"{name}.imatrix.quant").read_bytes(), name
         deq = dequantize(np.frombuffer(quant, dtype=np.uint8).reshape(committed.shape[0], -1), qtype)
         assert deq.astype("<f4").tobytes() == (FIXTURES / f"{name}.dequant.f32").read_bytes(), name
+    for name, (qtype, block_bytes, block_size) in gen.LEGACY_WEIGHTED.items():
+        quant = gen.ggml_quantize(ggml, qtype, committed, block_bytes, block_size)
+        assert quant == (FIXTURES / f"{name}.quant").read_bytes(), name
+        weighted = gen.ggml_quantize(ggml, qtype, committed, block_bytes, block_size, importance)
+        assert weighted == (FIXTURES / f"{name}.imatrix.quant").read_bytes(), name
 
 
 EMBED, FFN, VOCAB = 512, 1024, 256

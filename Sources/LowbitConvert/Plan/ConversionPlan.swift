@@ -67,6 +67,10 @@ public struct ConversionPlan: Sendable {
                     : "type \(options.target.name) is a GGUF type; use an output ending in .gguf", file: output.path)
             }
         }
+        if let importance = options.importance, !options.target.isGGUF {
+            throw ConvertError.badOption("--imatrix weights the GGUF quantizers; type \(options.target.name) is not a GGUF type",
+                                         file: importance.file)
+        }
         if input.source.tensors.contains(where: { $0.type.floatFormat == nil && TensorDecoder.canDecode($0.type) }) {
             warnings.append("the input is already quantized: its tensors are dequantized to F32 first, so the output carries both quantization errors")
         }
@@ -160,6 +164,7 @@ private struct Planner {
         for rule in options.tensorTypeRules { try policy.addTensorTypeRule(rule) }
         policy.outputTensorType = options.outputTensorType
         policy.tokenEmbeddingType = options.tokenEmbeddingType
+        policy.hasImportanceMatrix = options.importance?.isEffective ?? false
 
         for (t, name) in named {
             let shape = Array(t.rowMajorShape.reversed())  // GGUF ne order
@@ -177,10 +182,16 @@ private struct Planner {
             } else {
                 encoding = .encode(GGUFBlockLayout(type))
             }
-            plan.jobs.append(TensorJob(
+            var job = TensorJob(
                 input: .tensor(t), outputName: name, rows: t.rowCount, rowLength: t.rowLength, encoding: encoding,
                 rotary: rot, reason: reason,
-                outputs: [PlannedTensor(name: name, type: .ggml(type), shape: shape)]))
+                outputs: [PlannedTensor(name: name, type: .ggml(type), shape: shape)])
+            // llama.cpp looks a tensor up only when it quantizes it: a weight whose type changes.
+            if let importance = options.importance, type != sourceType,
+               GGUFTypePolicy.isQuantizable(name: name, dimensions: shape.count) {
+                job.importance = try importance.weights(for: name, shape: shape)
+            }
+            plan.jobs.append(job)
         }
         if input.naming == .huggingFace, let hyper, let scaling = hyper.llama3RopeScaling,
            !named.contains(where: { $0.1 == "rope_freqs.weight" }) {
@@ -192,6 +203,11 @@ private struct Planner {
             plan.jobs.sort { GGUFTensorOrder.precedes($0.outputName, $1.outputName) }
         }
         plan.ggufMetadata = try GGUFMetadataBuilder(input: input, target: target).metadata()
+        if let importance = options.importance, importance.isEffective {
+            // Replaces the keys of an input that was itself quantized with an importance matrix.
+            plan.ggufMetadata.removeAll { $0.key.hasPrefix("quantize.imatrix.") }
+            plan.ggufMetadata += importance.ggufMetadata
+        }
     }
 
     /// The GGUF type closest to a tensor's stored type (for tensors that keep it).

@@ -99,6 +99,8 @@ public struct ConversionOptions: Sendable {
     /// The options as the command line gave them, for the resume fingerprint: two runs resume
     /// each other only if these agree (see ``ConversionPlan/resumeFingerprint(extra:)``).
     public var resumeKey = ""
+    /// An importance matrix for the GGUF quantizers (`--imatrix`); GGUF targets only.
+    public var importance: ConversionImportance?
 
     /// Options for `target`, every other choice at its default.
     public init(target: ConversionTarget) {

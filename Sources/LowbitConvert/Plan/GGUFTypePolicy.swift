@@ -113,8 +113,8 @@ public enum TypeChoiceReason: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Picks the GGUF type of each tensor the way llama.cpp's quantizer (`llama_model_quantize`,
-/// version 0.3.36 of llama-cpp-python) does for Llama-family models without an importance matrix,
-/// plus Lowbit's override options.
+/// version 0.3.36 of llama-cpp-python) does for Llama-family models, with or without an importance
+/// matrix, plus Lowbit's override options.
 ///
 /// The policy is stateful in the same way llama.cpp's is: the mixes count `attn_v` and `ffn_down`
 /// tensors in file order, so tensors must be asked for in the order they are written.
@@ -129,6 +129,10 @@ public struct GGUFTypePolicy: Sendable {
     public var outputTensorType: GGMLType?
     /// `--token-embedding-type`: the type of `token_embd.weight`, overriding the target's choice.
     public var tokenEmbeddingType: GGMLType?
+    /// Whether the quantizers get an importance matrix (with at least one entry): llama.cpp then
+    /// keeps IQ4_NL/IQ4_XS in the first eighth of `ffn_down` layers instead of raising them to
+    /// Q5_K, and raises Q4_0/Q5_0 there to Q4_1/Q5_1.
+    public var hasImportanceMatrix = false
 
     private let attentionVCount: Int
     private let layerCount: Int
@@ -244,7 +248,9 @@ public struct GGUFTypePolicy: Sendable {
             case .q4_K_M: if Self.useMoreBits(i, n) { type = .q6_K }
             case .q5_K_M: if Self.useMoreBits(i, n) { type = .q6_K }
             case .q4_K_S: if i < n / 8 { type = .q5_K }
-            case .uniform(.iq4_nl), .uniform(.iq4_xs): if i < n / 8 { type = .q5_K }
+            case .uniform(.iq4_nl), .uniform(.iq4_xs): if i < n / 8 && !hasImportanceMatrix { type = .q5_K }
+            case .uniform(.q4_0): if i < n / 8 && hasImportanceMatrix { type = .q4_1 }
+            case .uniform(.q5_0): if i < n / 8 && hasImportanceMatrix { type = .q5_1 }
             default: break
             }
             ffnDownIndex += 1

@@ -50,7 +50,9 @@ public struct TensorJob: Sendable {
     /// The output tensors, in the order their bytes are written.
     public var outputs: [PlannedTensor]
     /// Per-column importance weights (one per value of a row) that the layout's quantizer
-    /// weights its error with, from an importance matrix; nil quantizes without.
+    /// weights its error with, from an importance matrix; nil quantizes without. A weight of k
+    /// stacked matrices (experts) has k vectors one after the other: matrix m's `rows / k`
+    /// rows use the m-th.
     public var importance: [Float]? = nil
 
     /// Name of the input tensor, or of the output for computed values.

@@ -51,13 +51,14 @@ struct JobRunner {
             var decoded: [Float] = []
             var row = 0
             while row < job.rows {
-                let rows = row..<min(job.rows, row + stripRows)
+                let rows = row..<min(job.rows, row + stripRows, importanceRows(from: row).rows.upperBound)
                 if case .copy = job.encoding {
                     try out.append(try rawRows(tensor, rows))
                     if TensorDecoder.canDecode(tensor.type) { _ = try decodeStrip(tensor, rows) }
                 } else {
                     let values = try decodeStrip(tensor, rows)
-                    try encodeStrip(values, into: out, tensorAbsmax: tensorAbsmax, trailer: &trailer,
+                    try encodeStrip(values, importance: importanceRows(from: rows.lowerBound).vector.map(Array.init),
+                                    into: out, tensorAbsmax: tensorAbsmax, trailer: &trailer,
                                     accumulator: &accumulator, decoded: &decoded)
                 }
                 progress(rows.count * (tensor.byteCount / max(1, job.rows)))
@@ -87,6 +88,18 @@ struct JobRunner {
         var (x, y) = (a, b)
         while y != 0 { (x, y) = (y, x % y) }
         return a / x * b
+    }
+
+    /// The rows that share `row`'s importance vector (all of them, but for a weight of several
+    /// matrices, the rows of `row`'s matrix), and that vector; strips never straddle two.
+    func importanceRows(from row: Int) -> (rows: Range<Int>, vector: ArraySlice<Float>?) {
+        guard let importance = job.importance, importance.count > job.rowLength, job.rowLength > 0 else {
+            return (0..<job.rows, job.importance?[...])
+        }
+        let perMatrix = max(1, job.rows / (importance.count / job.rowLength))
+        let m = row / perMatrix
+        return ((m * perMatrix)..<((m + 1) * perMatrix),
+                importance[(m * job.rowLength)..<((m + 1) * job.rowLength)])
     }
 
     /// Decodes rows of the source, puts rotary rows in the output's order, and refuses NaN/Inf.
@@ -209,10 +222,11 @@ struct JobRunner {
     }
 
     /// Encodes a strip with the job's layout, measures its error when asked, and writes it.
-    func encodeStrip(_ values: [Float], into out: StripWriter, tensorAbsmax: Float?, trailer: inout LayoutTrailer,
-                     accumulator: inout ErrorMetrics.Accumulator, decoded scratch: inout [Float]) throws {
+    func encodeStrip(_ values: [Float], importance: [Float]?, into out: StripWriter, tensorAbsmax: Float?,
+                     trailer: inout LayoutTrailer, accumulator: inout ErrorMetrics.Accumulator,
+                     decoded scratch: inout [Float]) throws {
         guard let layout = job.encoding.layout else { preconditionFailure("copies are handled without decoding") }
-        let strip = try layout.encode(values, rowLength: job.rowLength, tensorAbsmax: tensorAbsmax, importance: job.importance, name: job.outputName,
+        let strip = try layout.encode(values, rowLength: job.rowLength, tensorAbsmax: tensorAbsmax, importance: importance, name: job.outputName,
                                       trailer: &trailer)
         if measureError && layout.isQuantized {
             try Self.measure(values, scratch: &scratch, accumulator: &accumulator, decode: strip.dequantize)

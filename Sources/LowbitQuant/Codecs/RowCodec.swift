@@ -9,8 +9,10 @@ public protocol RowCodec: Sendable {
     /// The block type this codec reads and writes.
     var type: GGMLType { get }
     /// Quantizes `count` floats from `source` into blocks at `destination`.
-    /// `importance`, when given, weights each column's squared error (an importance matrix);
-    /// codecs that have no use for it ignore it.
+    /// `importance`, when given, weights each column's squared error (an importance matrix): it
+    /// holds `count` weights and `count` is then exactly one row, since some codecs (the legacy
+    /// blocks) scale the weights by the whole row's mean square. Codecs that have no use for it
+    /// ignore it.
     func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                   count: Int, importance: UnsafePointer<Float>?)
     /// Decodes `count` floats from the blocks at `source` into `destination`.

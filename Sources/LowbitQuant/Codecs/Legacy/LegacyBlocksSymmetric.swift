@@ -21,9 +21,16 @@ public struct SymmetricLegacyCodec: RowCodec {
         self.bits = bits
     }
 
+    /// Without `importance`, gguf-py's round to nearest over any number of blocks; with it,
+    /// `count` is one row and `importance` its `count` column weights, quantized as llama.cpp
+    /// does with an importance matrix (``WeightedLegacyBlock``).
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % LegacyBlock.size == 0, "\(type.name) rows hold whole blocks of 32")
+        if let importance {
+            WeightedLegacyBlock.quantizeSymmetric(source, importance, destination, count: count, bits: bits)
+            return
+        }
         LegacyBlock.withConstantWidth(bits) { Self.quantize(source, destination, blocks: count / 32, bits: $0) }
     }
 
