@@ -57,7 +57,9 @@ public struct GPTQ: Sendable {
         case groupStart = "group-start"
     }
 
-    /// The grid: bits, group size (the row length for per-channel), convention, scale format.
+    /// The grid: bits, group size (the row length for per-channel), convention, scale format,
+    /// and an optional ``ScaleSearch`` for the group parameters. Its `arithmetic` and `threads`
+    /// are not used: parameters are computed in `Float`, codes in `Double`, on ``threads``.
     public var quantizer: IntGroupQuantizer
     /// The fraction of the mean Hessian diagonal added to the diagonal (llm-compressor: 0.01).
     public var dampening: Double
