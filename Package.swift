@@ -40,7 +40,7 @@ let package = Package(
         // The architecture seam: one file per model family, and the registry that picks one.
         .target(name: "LowbitModels", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
         .target(name: "LowbitTokenizer", dependencies: ["LowbitFormats"], swiftSettings: swiftSettings),
-        .target(name: "LowbitQuant", dependencies: ["LowbitSystem", "LowbitFormats"], swiftSettings: swiftSettings),
+        .target(name: "LowbitQuant", dependencies: ["LowbitSystem", "LowbitFormats", "COpenBLAS"], swiftSettings: swiftSettings),
         .target(
             name: "LowbitConvert",
             dependencies: ["LowbitSystem", "LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitTokenizer"],

@@ -22,6 +22,18 @@ extension LowbitBench {
         let options = self
         var results: [BenchResult] = []
         do {
+            if options.names("gptq") {
+                results.append(try GPTQBenchmark.run(threads: options.threadCounts.max() ?? 1))
+                if options.only.allSatisfy({ $0 == "gptq" }) {
+                    let load = Report.loadAverage()
+                    if options.json {
+                        print(Report.json(results, fileGB: 0, writeSeconds: 0, load: load))
+                    } else {
+                        print(Report.table(results, fileGB: 0, writeSeconds: 0, load: load), terminator: "")
+                    }
+                    return
+                }
+            }
             let directory = options.directory + "/lowbit-bench-\(SystemCalls.processID)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -15,7 +15,8 @@ struct LowbitBench: ParsableCommand {
             --resume), and every quantizer in Melem/s on each thread count, with peak RSS; then the \
             evaluator's packed matrix products in GFLOP/s (f32 and bf16, on Llama-shaped matrices). \
             Names for --only: memcpy, decode, stats, hash, quantizer names (q8_0, q4_k, fp8, int4, \
-            ...), matmul. With --model and --text it also measures the evaluator's prefill tokens/s \
+            ...), matmul; gptq (opt-in, minutes: GPTQ on a Llama-3-8B down_proj, run only when \
+            named, and alone with --only gptq without generating the file). With --model and --text it also measures the evaluator's prefill tokens/s \
             in each precision (`lowbit perplexity`'s work, ctx 512, --chunks chunks; name: eval).
             """,
         subcommands: [ConvertBenchmark.Options.self])
@@ -57,6 +58,11 @@ struct LowbitBench: ParsableCommand {
             throw ValidationError("--threads needs counts like 1,2")
         }
         guard chunks > 0 else { throw ValidationError("--chunks needs a positive number") }
+    }
+
+    /// Whether --only names `name` exactly (opt-in benchmarks that take minutes).
+    func names(_ name: String) -> Bool {
+        only.contains(name.lowercased())
     }
 
     /// Whether the benchmark `name` was selected by --only.

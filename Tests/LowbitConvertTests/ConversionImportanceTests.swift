@@ -99,7 +99,7 @@ import Testing
         let source = try ModelFile.open(try tiny.write() + "/model.safetensors")  // any source: not read
         let info = TensorInfo(name: "blk.0.ffn_up_exps.weight", type: .ggml(.f32), shape: [3, 4, 32], offset: 0,
                               byteCount: 3 * 4 * 32 * 4, file: "x.gguf")
-        var job = TensorJob(input: .tensor(info), outputName: info.name, rows: 12, rowLength: 32, encoding: .gguf(.q4_0),
+        var job = TensorJob(input: .tensor(info), outputName: info.name, rows: 12, rowLength: 32, encoding: .encode(GGUFBlockLayout(.q4_0)),
                             rotary: nil, reason: .defaultType,
                             outputs: [PlannedTensor(name: info.name, type: .ggml(.q4_0), shape: [32, 4, 3])])
         job.importance = (0..<96).map(Float.init)
