@@ -19,6 +19,7 @@ Fixtures:
 import json
 import os
 import pathlib
+import sys
 import subprocess
 
 import pytest
@@ -89,3 +90,19 @@ def model_path() -> str:
 @pytest.fixture(scope="session")
 def session_tmp(tmp_path_factory) -> pathlib.Path:
     return tmp_path_factory.mktemp("lowbit")
+
+
+@pytest.fixture(scope="session")
+def lowbit_convert() -> str:
+    """The `lowbit` binary, once `convert` is known to be built into it."""
+    from oracles import lowbit_with
+    return lowbit_with("convert")
+
+
+@pytest.fixture(scope="session")
+def ggml():
+    """llama.cpp's libggml through llama-cpp-python (ctypes), for ggml_quantize_chunk."""
+    pytest.importorskip("llama_cpp")
+    sys.path.insert(0, str(REPO_ROOT / "fixtures" / "kquants"))
+    from make_kquant_fixtures import load_ggml
+    return load_ggml()

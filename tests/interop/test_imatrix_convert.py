@@ -24,7 +24,7 @@ import pytest
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType as T
 from gguf import GGUFReader, GGUFValueType, GGUFWriter
-from oracles import lowbit_with, smollm2_or_skip
+from oracles import smollm2_or_skip
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "fixtures" / "kquants"))
@@ -32,18 +32,6 @@ sys.path.insert(0, str(REPO_ROOT / "fixtures" / "kquants"))
 ZERO_COUNT = "blk.2.ffn_gate.weight"
 LEFT_OUT = "blk.3.attn_k.weight"
 CHUNKS = 7
-
-
-@pytest.fixture(scope="module")
-def ggml():
-    pytest.importorskip("llama_cpp")
-    from make_kquant_fixtures import load_ggml
-    return load_ggml()
-
-
-@pytest.fixture(scope="module")
-def lowbit_convert() -> str:
-    return lowbit_with("convert")
 
 
 @pytest.fixture(scope="module")

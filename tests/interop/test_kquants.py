@@ -21,7 +21,7 @@ import pytest
 from gguf import GGMLQuantizationType as T
 from gguf import GGUFReader, GGUFWriter
 from gguf.quants import dequantize
-from oracles import find_smollm2, lowbit_with
+from oracles import find_smollm2
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "fixtures" / "kquants"
@@ -29,18 +29,6 @@ sys.path.insert(0, str(FIXTURES))
 
 CLI_TYPES = {"q2_k": T.Q2_K, "q3_k": T.Q3_K, "q4_k": T.Q4_K, "q5_k": T.Q5_K, "q6_k": T.Q6_K,
              "iq4_nl": T.IQ4_NL, "iq4_xs": T.IQ4_XS}
-
-
-@pytest.fixture(scope="module")
-def ggml():
-    pytest.importorskip("llama_cpp")
-    from make_kquant_fixtures import load_ggml
-    return load_ggml()
-
-
-@pytest.fixture(scope="module")
-def lowbit_convert() -> str:
-    return lowbit_with("convert")
 
 
 def test_committed_fixtures_are_reproducible(ggml, tmp_path):

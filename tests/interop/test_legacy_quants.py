@@ -19,7 +19,7 @@ import pytest
 
 from gguf import GGMLQuantizationType as T
 from gguf import GGUFReader, quants
-from oracles import find_smollm2, lowbit_with, smollm2_or_skip
+from oracles import find_smollm2, smollm2_or_skip
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "fixtures" / "quant"
@@ -29,11 +29,6 @@ LEGACY = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]
 @pytest.fixture(scope="module")
 def smollm2() -> str:
     return smollm2_or_skip()
-
-
-@pytest.fixture(scope="module")
-def lowbit_convert() -> str:
-    return lowbit_with("convert")
 
 
 @pytest.mark.parametrize("script", ["make_legacy_fixtures.py", "make_float_fixtures.py"])
