@@ -19,8 +19,11 @@ public struct ImatrixResult: Sendable {
 /// the output head runs on every position too when `output.weight` is collected, and otherwise
 /// only on the scored half (its products are then not collected).
 public struct ImatrixRun {
+    /// The model run over the text (its observer is set while a chunk runs).
     public let model: LlamaModel
+    /// Which chunks of the text are run.
     public let plan: ChunkPlan
+    /// Whether `output.weight`'s inputs are collected too (llama-imatrix's `--process-output`).
     public let processOutput: Bool
 
     /// A run of `model` over `plan`'s chunks, collecting `output.weight` with `processOutput`.

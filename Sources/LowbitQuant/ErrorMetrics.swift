@@ -19,6 +19,7 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
     /// Number of elements compared.
     public var count: Int
 
+    /// Metrics with these values.
     public init(mse: Double, snrDB: Double, maxAbsError: Double, cosine: Double, count: Int) {
         self.mse = mse
         self.snrDB = snrDB
@@ -46,6 +47,7 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
     /// ``merge(_:)``): the metrics of the whole are exactly those of one pass over it, up to the
     /// order of the Double sums.
     public struct Accumulator: Sendable, Codable, Equatable {
+        /// Elements added so far.
         public var count = 0
         /// Sum of squared differences.
         public var sumSquaredError = 0.0
@@ -55,8 +57,10 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
         public var sumSquaredReconstructed = 0.0
         /// Sum of products original x reconstruction.
         public var sumProduct = 0.0
+        /// Largest absolute difference.
         public var maxAbsError = 0.0
 
+        /// Nothing added yet.
         public init() {}
 
         /// Adds a strip.

@@ -9,6 +9,7 @@ import LowbitFormats
 /// Quantization (gguf-py): `d = (max - min) / (2^bits - 1)`,
 /// `q = clip(trunc((x - min) * (1/d) + 0.5), 0, 2^bits - 1)`, all float32; `m` is `min` as float16.
 public struct AffineLegacyCodec: RowCodec {
+    /// Q4_1 or Q5_1.
     public let type: GGMLType
     /// 4 for Q4_1, 5 for Q5_1.
     @usableFromInline let bits: Int
@@ -52,6 +53,7 @@ public struct AffineLegacyCodec: RowCodec {
         }
     }
 
+    /// Decodes whole blocks of 32.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % LegacyBlock.size == 0, "\(type.name) rows hold whole blocks of 32")
         let stride = type.bytesPerBlock

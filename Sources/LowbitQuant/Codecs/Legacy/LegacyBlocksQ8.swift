@@ -5,10 +5,13 @@ import LowbitFormats
 ///
 /// Quantization (gguf-py): `d = max|x| / 127`, `q = roundHalfAwayFromZero(x * (1/d))`.
 public struct Q8_0Codec: RowCodec {
+    /// Q8_0.
     public var type: GGMLType { .q8_0 }
 
+    /// The codec.
     public init() {}
 
+    /// Quantizes whole blocks of 32; `importance` is not used (llama.cpp's Q8_0 takes none).
     public func quantize(_ source: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer,
                          count: Int, importance: UnsafePointer<Float>?) {
         precondition(count % LegacyBlock.size == 0, "Q8_0 rows hold whole blocks of 32")
@@ -25,6 +28,7 @@ public struct Q8_0Codec: RowCodec {
         }
     }
 
+    /// Decodes whole blocks of 32.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % LegacyBlock.size == 0, "Q8_0 rows hold whole blocks of 32")
         for b in 0..<(count / 32) {

@@ -10,6 +10,7 @@ import LowbitFormats
 /// Quantization (gguf-py): `max` = the element of largest magnitude (first on ties),
 /// `d = max / -centre`, `q = clip(trunc(x * (1/d) + centre + 0.5), 0, 2*centre - 1)`, all float32.
 public struct SymmetricLegacyCodec: RowCodec {
+    /// Q4_0 or Q5_0.
     public let type: GGMLType
     /// 4 for Q4_0, 5 for Q5_0.
     @usableFromInline let bits: Int
@@ -52,6 +53,7 @@ public struct SymmetricLegacyCodec: RowCodec {
         }
     }
 
+    /// Decodes whole blocks of 32.
     public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count % LegacyBlock.size == 0, "\(type.name) rows hold whole blocks of 32")
         let centre = Int32(1 << (bits - 1))
