@@ -293,3 +293,19 @@ def test_source_replaced_is_a_warning_only(lowbit, model_path, tmp_path):
     subprocess.run([lowbit, "convert", tmp_path / "moved.gguf", "-o", reference, "--type", "q8_0"],
                    capture_output=True, check=True, timeout=300)
     assert filecmp.cmp(reference, out / "out.gguf", shallow=False)
+
+
+@pytest.mark.parametrize("sig,status,name", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_signal_during_imatrix_leaves_nothing(lowbit, model_path, tmp_path, repo_root, sig, status, name):
+    text = repo_root / ".cache" / "botchan.txt"
+    if not text.exists():
+        pytest.skip("the default text is fetched by `make data`")
+    proc = start(lowbit, "imatrix", model_path, "--text", text, "--chunks", "40", "--ctx", "128",
+                 "-o", tmp_path / "imatrix.gguf", env_extra={})
+    time.sleep(3)  # mid-run: the file is written only after the last chunk
+    assert proc.poll() is None, f"the run ended before it could be interrupted:\n{proc.stderr.read()}"
+    proc.send_signal(sig)
+    code, _, err = finish(proc)
+    assert code == status, err
+    assert f"lowbit imatrix interrupted by {name}" in err
+    assert list(tmp_path.iterdir()) == [], f"left behind: {list(tmp_path.iterdir())}"
