@@ -32,6 +32,7 @@ struct Convert: ParsableCommand {
             Examples:
               lowbit convert model-dir -o model-q4_k_m.gguf --type q4_k_m
               lowbit convert model-dir -o out.gguf --type q4_k_m --imatrix imatrix.gguf
+              lowbit convert model-dir -o out.gguf --type q4_k_m --calibration calib.txt
               lowbit convert model.gguf -o model-int4 --type int4 --group-size 128
               lowbit convert model-dir -o model-fp8 --type fp8 --fp8-granularity block
             """)
@@ -86,6 +87,8 @@ struct Convert: ParsableCommand {
         valueName: "file"))
     var imatrix: String?
 
+    @OptionGroup var calibration: CalibrationArguments
+
     @Flag(name: .long, help: "Print the plan (each tensor, its type and size) without writing.")
     var dryRun = false
 
@@ -120,10 +123,17 @@ struct Convert: ParsableCommand {
         do { try request.validate() } catch { throw ValidationError(ErrorReporter.describe(error)) }
         for name in [outputTensorType, tokenEmbeddingType].compactMap({ $0 }) { _ = try Self.ggmlType(name) }
         _ = try Self.parseSize(maxShardSize)
-        if imatrix != nil {
+        if imatrix != nil || (calibration.calibration != nil && calibration.method == .rtn) {
+            let flag = imatrix != nil ? "--imatrix" : "--calibration"
             guard case .gguf = type, OutputKind(path: output).isGGUF else {
-                throw ValidationError("--imatrix weights the GGUF quantizers only; --type \(type.name) with output \(output) is not a GGUF conversion")
+                throw ValidationError("\(flag) weights the GGUF quantizers only; --type \(type.name) with output \(output) is not a GGUF conversion")
             }
+        }
+        if imatrix != nil && calibration.calibration != nil {
+            throw ValidationError("--imatrix and --calibration both give an importance matrix; give one")
+        }
+        if calibration.method != .rtn {
+            throw ValidationError("--method \(calibration.method.rawValue) is not built yet")
         }
     }
 
@@ -143,6 +153,9 @@ struct Convert: ParsableCommand {
         options.verifyResume = verify
         options.resumeKey = Self.resumeKey(CommandLine.arguments)
         options.importance = try imatrix.map(ConversionImportance.init(contentsOf:))
+        if let text = calibration.calibration, calibration.method == .rtn {
+            options.importance = try ConversionImportance(calibration.importanceMatrix(model: input, quiet: json), file: text)
+        }
         let plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())
