@@ -179,3 +179,28 @@ def test_skip_chunks_evaluates_a_disjoint_part(lowbit_json, run_lowbit, f16_mode
     assert (summary["first_chunk"], summary["last_chunk"]) == (2, 3)
     fields, entries = _read_gguf_imatrix(str(out))
     assert fields["imatrix.chunk_count"] == 2 and entries["blk.0.attn_q.weight"][1][0] == 2 * CTX
+
+
+def test_convert_calibration_is_imatrix_then_convert(run_lowbit, f16_model, text_path, tmp_path):  # noqa: F811
+    """`convert --calibration TEXT` computes the importance matrix in the same run: its tensors are
+    byte for byte those of `lowbit imatrix` on the same chunks followed by `convert --imatrix`, and
+    the output records the text as its imatrix source."""
+    from gguf import GGUFReader
+    matrix = tmp_path / "m.gguf"
+    run_lowbit("imatrix", f16_model, "--text", text_path, "--ctx", CTX, "--chunks", CHUNKS, "-o", matrix, timeout=1800)
+    two_steps, one_run = tmp_path / "two.gguf", tmp_path / "one.gguf"
+    run_lowbit("convert", f16_model, "-o", two_steps, "--type", "q4_0", "--imatrix", matrix, timeout=1800)
+    run_lowbit("convert", f16_model, "-o", one_run, "--type", "q4_0", "--calibration", text_path,
+               "--calibration-ctx", CTX, "--calibration-chunks", CHUNKS, timeout=1800)
+    a, b = GGUFReader(str(two_steps)), GGUFReader(str(one_run))
+    assert [t.name for t in a.tensors] == [t.name for t in b.tensors]
+    for x, y in zip(a.tensors, b.tensors):
+        assert x.tensor_type == y.tensor_type and bytes(x.data.tobytes()) == bytes(y.data.tobytes()), x.name
+    source = b.fields["quantize.imatrix.file"]
+    assert bytes(source.parts[source.data[0]]).decode() == str(text_path)
+    assert int(b.fields["quantize.imatrix.chunks_count"].parts[-1][0]) == CHUNKS
+    # A method that needs calibration without a text, and --imatrix with --calibration, are refused.
+    for extra in (["--method", "gptq"], ["--imatrix", str(matrix), "--calibration", str(text_path)]):
+        proc = run_lowbit("convert", f16_model, "-o", tmp_path / "bad.gguf", "--type", "q4_0", *extra, check=False)
+        assert proc.returncode == 2, proc.stderr
+    assert not (tmp_path / "bad.gguf").exists()
