@@ -7,8 +7,11 @@ extension SafetensorsType {
     public static let all: [SafetensorsType] = [fp8, fp8Llama405B, int8, int4]
 
     /// compressed-tensors FP8 (`float-quantized`) for every decoder linear weight.
+    /// `--search-scales` searches each row's or block's scale (``FP8ClipSearch``), weighted by
+    /// `--imatrix` when given.
     public static let fp8 = SafetensorsType(name: "fp8", help: "per row by default") { request, _ in
-        let q = FP8Quantizer(variant: request.fp8Format, granularity: request.fp8Granularity.quantizerGranularity)
+        let q = FP8Quantizer(variant: request.fp8Format, granularity: request.fp8Granularity.quantizerGranularity,
+                             clipSearch: request.searchScales ? FP8ClipSearch() : nil)
         return .quantized(FP8Layout(q), selection: .decoderLinear, name: "fp8-\(q.granularity)")
     }
 
