@@ -116,6 +116,7 @@ struct Convert: ParsableCommand {
         request.fp8Granularity = fp8Granularity
         request.layout = layout
         request.searchScales = searchScales
+        request.hasImportance = imatrix != nil || (calibration.calibration != nil && calibration.method == .rtn)
         return request
     }
 

@@ -73,6 +73,24 @@ import Testing
         }
     }
 
+    @Test func fp8SearchesItsScalesWithAnImportanceMatrixOrWhenAsked() throws {
+        for type in [SafetensorsType.fp8, .fp8Llama405B] {
+            for (searchScales, hasImportance) in [(false, false), (true, false), (false, true)] {
+                var request = TargetRequest(type: .safetensors(type))
+                request.searchScales = searchScales
+                request.hasImportance = hasImportance
+                let target = try ConversionTarget(request, sourceFloat: .bf16, output: .directory("out"))
+                let layout = try #require(target.layout as? FP8Layout)
+                #expect((layout.quantizer.clipSearch != nil) == (searchScales || hasImportance), "\(type.name)")
+            }
+        }
+        // INT targets do not change their quantizer for an importance matrix (it arrives per tensor).
+        var request = TargetRequest(type: .safetensors(.int4))
+        request.hasImportance = true
+        let int4 = try #require(try ConversionTarget(request, sourceFloat: .bf16, output: .directory("out")).layout as? PackedIntLayout)
+        #expect(int4.quantizer.search == nil)
+    }
+
     @Test func ggufInputsAreLookedUpByTheirOwnNames() throws {
         let tiny = try TinyCheckpoint()
         defer { tiny.cleanUp() }
