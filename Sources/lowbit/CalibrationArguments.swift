@@ -23,7 +23,7 @@ struct CalibrationArguments: ParsableArguments {
     var method: CalibrationMethod = .rtn
 
     @Option(help: ArgumentHelp(
-        "Calibration text (UTF-8, or zstd-compressed when it ends in .zst), chunked as `lowbit perplexity` chunks. With rtn and a GGUF type it computes the importance matrix in the same run. Never evaluate on the same text.",
+        "Calibration text (UTF-8, or zstd-compressed when it ends in .zst), chunked as `lowbit perplexity` chunks. With rtn it computes the importance matrix in the same run (GGUF types, int4/int8, fp8). Never evaluate on the same text.",
         valueName: "file"))
     var calibration: String?
 

@@ -83,7 +83,7 @@ struct Convert: ParsableCommand {
     var maxShardSize: String = "5GB"
 
     @Option(name: .long, help: ArgumentHelp(
-        "Importance matrix (llama-imatrix's GGUF or legacy .dat file) that weights the GGUF quantizers, as llama-quantize --imatrix does.",
+        "Importance matrix (llama-imatrix's GGUF or legacy .dat file) that weights the quantizers: GGUF types as llama-quantize --imatrix does; int4/int8 and fp8 weight their scale search with it.",
         valueName: "file"))
     var imatrix: String?
 
@@ -116,6 +116,7 @@ struct Convert: ParsableCommand {
         request.fp8Granularity = fp8Granularity
         request.layout = layout
         request.searchScales = searchScales
+        request.hasImportance = imatrix != nil || (calibration.calibration != nil && calibration.method == .rtn)
         return request
     }
 
@@ -125,8 +126,11 @@ struct Convert: ParsableCommand {
         _ = try Self.parseSize(maxShardSize)
         if imatrix != nil || (calibration.calibration != nil && calibration.method == .rtn) {
             let flag = imatrix != nil ? "--imatrix" : "--calibration"
-            guard case .gguf = type, OutputKind(path: output).isGGUF else {
-                throw ValidationError("\(flag) weights the GGUF quantizers only; --type \(type.name) with output \(output) is not a GGUF conversion")
+            switch type {
+            case .gguf where OutputKind(path: output).isGGUF, .safetensors:
+                break
+            case .gguf:
+                throw ValidationError("\(flag) weights the quantizers (GGUF types, int4/int8, fp8); --type \(type.name) with output \(output) is not one of them")
             }
         }
         if imatrix != nil && calibration.calibration != nil {

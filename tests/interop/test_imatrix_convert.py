@@ -9,7 +9,8 @@ weight left out (quantized without importance), and a token_embd entry of the wr
 Lowbit writes must hold the bytes `ggml_quantize_chunk` (libggml-base of llama-cpp-python 0.3.36)
 produces from the same floats with the same importance vector, the type mix must be llama.cpp's
 with an imatrix (q4_0: the first eighth of ffn_down in Q4_1), and the quantize.imatrix.* keys must
-be written as llama-quantize writes them. Wrong lengths and non-GGUF targets are refused.
+be written as llama-quantize writes them. Wrong lengths (GGUF and INT targets) and plain-float targets
+are refused.
 Whole files are also compared with `llama_model_quantize` given the same vectors (its
 `llama_model_imatrix_data` table, built with ctypes): same type for every tensor, same bytes.
 A legacy `.dat` imatrix is checked the same way.
@@ -165,7 +166,14 @@ def test_wrong_length_and_non_gguf_targets_are_refused(lowbit_convert, model, tm
     assert proc.returncode == 1
     assert "blk.4.ffn_up.weight" in proc.stderr and str(bad) in proc.stderr
     assert not (tmp_path / "o.gguf").exists()
+    # INT layouts take importance too (keyed by GGUF names): the same wrong length is refused.
     proc = subprocess.run([lowbit_convert, "convert", str(hf), "-o", str(tmp_path / "int4"), "--type", "int4",
+                           "--imatrix", str(bad)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1
+    assert "blk.4.ffn_up.weight" in proc.stderr and str(bad) in proc.stderr
+    assert not (tmp_path / "int4").exists()
+    # Plain floats have nothing to weight.
+    proc = subprocess.run([lowbit_convert, "convert", str(hf), "-o", str(tmp_path / "f16"), "--type", "f16",
                            "--imatrix", str(bad)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "--imatrix" in proc.stderr
 

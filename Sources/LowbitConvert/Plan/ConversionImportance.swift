@@ -1,7 +1,9 @@
 import LowbitFormats
 
-/// An importance matrix given to a GGUF conversion (`lowbit convert --imatrix FILE`), with the
-/// rules llama.cpp's `llama-quantize --imatrix` applies to it:
+/// An importance matrix given to a conversion (`lowbit convert --imatrix FILE`), with the
+/// rules llama.cpp's `llama-quantize --imatrix` applies to it. GGUF types follow them all; the
+/// INT and FP8 safetensors layouts look their weights up by GGUF name with the same length rules
+/// (``weights(for:shape:)``), and the GGUF-only parts (type mix, keys) do not apply:
 ///
 /// - each matrix's importance is `sum / count` of its squared activations, 1 for every column
 ///   of a matrix that saw no tokens (``ImportanceMatrix/Entry/importance(matrix:)``); a weight's

@@ -67,8 +67,8 @@ public struct ConversionPlan: Sendable {
                     : "type \(options.target.name) is a GGUF type; use an output ending in .gguf", file: output.path)
             }
         }
-        if let importance = options.importance, !options.target.isGGUF {
-            throw ConvertError.badOption("--imatrix weights the GGUF quantizers; type \(options.target.name) is not a GGUF type",
+        if let importance = options.importance, case .float = options.target {
+            throw ConvertError.badOption("--imatrix weights the quantizers; type \(options.target.name) does not quantize",
                                          file: importance.file)
         }
         if input.source.tensors.contains(where: { $0.type.floatFormat == nil && TensorDecoder.canDecode($0.type) }) {
@@ -229,6 +229,7 @@ private struct Planner {
             let isLinear = isDecoderLinear(name) && t.rowMajorShape.count == 2
             let kept = options.keep.first(where: { $0.matches(name) })
             var encoding: OutputEncoding
+            var importance: [Float]? = nil
             var reason = TypeChoiceReason.defaultType
             var outputs: [PlannedTensor]
             let floatDType = floatDTypeFor(t)
@@ -243,6 +244,7 @@ private struct Planner {
                     if let note { reason = .override(note) }
                     encoding = .encode(fitted)
                     outputs = fitted.plan(name: name, rows: rows, columns: cols, shape: t.rowMajorShape)
+                    importance = try importanceVector(for: t)
                 case .doesNotFit(let why):
                     reason = .override("kept: \(why)")
                     encoding = floatDType.map { .encode(FloatLayout($0)) } ?? .copy
@@ -265,9 +267,21 @@ private struct Planner {
                     throw ConvertError.unsupportedTensor(tensor: t.name, file: t.file, reason: "type \(t.type.name) cannot be written to safetensors")
                 }
             }
-            plan.jobs.append(TensorJob(input: .tensor(t), outputName: name, rows: rows, rowLength: cols,
-                                       encoding: encoding, rotary: rot, reason: reason, outputs: outputs))
+            var job = TensorJob(input: .tensor(t), outputName: name, rows: rows, rowLength: cols,
+                                encoding: encoding, rotary: rot, reason: reason, outputs: outputs)
+            job.importance = importance
+            plan.jobs.append(job)
         }
+    }
+
+    /// The importance vector of a decoder linear weight quantized to safetensors: the matrix's
+    /// entries are keyed by GGUF names, so a Hugging Face tensor is looked up under its GGUF
+    /// name (the rotary row permutation of q/k does not matter: importance is per column).
+    func importanceVector(for t: TensorInfo) throws -> [Float]? {
+        guard let importance = options.importance else { return nil }
+        let ggufName = input.naming == .gguf ? t.name : input.tensorNames.ggufName(forHF: t.name)
+        guard let ggufName else { return nil }
+        return try importance.weights(for: ggufName, shape: Array(t.rowMajorShape.reversed()))
     }
 
     /// The float dtype an unquantized tensor gets in safetensors output, or nil if it is not a

@@ -99,7 +99,8 @@ public struct ConversionOptions: Sendable {
     /// The options as the command line gave them, for the resume fingerprint: two runs resume
     /// each other only if these agree (see ``ConversionPlan/resumeFingerprint(extra:)``).
     public var resumeKey = ""
-    /// An importance matrix for the GGUF quantizers (`--imatrix`); GGUF targets only.
+    /// An importance matrix for the quantizers (`--imatrix`): GGUF types, and the INT and FP8
+    /// safetensors layouts (looked up by the weights' GGUF names); refused for plain floats.
     public var importance: ConversionImportance?
 
     /// Options for `target`, every other choice at its default.

@@ -7,15 +7,19 @@ extension SafetensorsType {
     public static let all: [SafetensorsType] = [fp8, fp8Llama405B, int8, int4]
 
     /// compressed-tensors FP8 (`float-quantized`) for every decoder linear weight.
+    /// `--search-scales`, or an importance matrix, searches each row's or block's scale
+    /// (``FP8ClipSearch``), weighted by the importance matrix when there is one.
     public static let fp8 = SafetensorsType(name: "fp8", help: "per row by default") { request, _ in
-        let q = FP8Quantizer(variant: request.fp8Format, granularity: request.fp8Granularity.quantizerGranularity)
+        let q = FP8Quantizer(variant: request.fp8Format, granularity: request.fp8Granularity.quantizerGranularity,
+                             clipSearch: request.searchScales || request.hasImportance ? FP8ClipSearch() : nil)
         return .quantized(FP8Layout(q), selection: .decoderLinear, name: "fp8-\(q.granularity)")
     }
 
     /// Meta's Llama 3.1 405B recipe: FFN weights row-wise FP8; attention and the first and last
     /// layers stay in the source precision.
     public static let fp8Llama405B = SafetensorsType(name: "fp8-405b", help: "Meta's Llama 3.1 405B recipe") { request, _ in
-        let q = FP8Quantizer(variant: request.fp8Format, granularity: .row)
+        let q = FP8Quantizer(variant: request.fp8Format, granularity: .row,
+                             clipSearch: request.searchScales || request.hasImportance ? FP8ClipSearch() : nil)
         return .quantized(FP8Layout(q), selection: .llama405B, name: "fp8-405b")
     }
 

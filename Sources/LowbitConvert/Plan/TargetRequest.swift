@@ -19,6 +19,10 @@ public struct TargetRequest: Sendable {
     public var layout: ConversionTarget.IntLayout = .compressedTensors
     /// `--search-scales`: search each group's scale for the least squared error.
     public var searchScales = false
+    /// Whether an importance matrix weights the quantizers (`--imatrix`, `--calibration`): FP8
+    /// then searches its row and block scales with it (``FP8ClipSearch``) even without
+    /// `--search-scales`.
+    public var hasImportance = false
 
     /// The INT group sizes Lowbit writes.
     public static let groupSizes = [32, 64, 128]

@@ -48,11 +48,14 @@ public struct FP8Quantizer: Sendable {
     public let arithmetic: FloatFormat
     /// Threads for whole-tensor quantization.
     public var threads: Int
+    /// An optional search for each row's or block's scale (``FP8ClipSearch``), weighted by the
+    /// importance vector when one is given; nil keeps `absmax / max`.
+    public let clipSearch: FP8ClipSearch?
 
     /// A quantizer to `variant` codes with scales of `granularity`.
     public init(variant: FP8Variant = .e4m3, granularity: Granularity = .row,
                 scaleFormat: FloatFormat = .f32, arithmetic: FloatFormat = .f32,
-                threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, clipSearch: FP8ClipSearch? = nil) {
         precondition([.f32, .bf16, .f16].contains(arithmetic), "arithmetic must be f32, bf16 or f16")
         if case .block(let r, let c) = granularity { precondition(r > 0 && c > 0, "empty block") }
         self.variant = variant
@@ -60,6 +63,7 @@ public struct FP8Quantizer: Sendable {
         self.scaleFormat = scaleFormat
         self.arithmetic = arithmetic
         self.threads = max(1, threads)
+        self.clipSearch = clipSearch
     }
 
     /// The shape of the scale tensor for a `rows x columns` weight (`[1]`, `[rows, 1]`, or the
@@ -108,10 +112,13 @@ public struct FP8Quantizer: Sendable {
     ///     must start on a block-row boundary of the tensor (any number of rows; only the last
     ///     strip may end inside a block row).
     ///   - tensorAbsmax: the absolute maximum of the whole tensor (required per tensor).
+    ///   - importance: optional per-column importance (`rowLength` values >= 0) that weights the
+    ///     error of the ``clipSearch``; ignored without a search or per tensor.
     ///   - codes: receives `stripRows * rowLength` FP8 bytes.
     ///   - scales: receives the strip's scales: 1 (tensor), `stripRows` (row), or
     ///     `ceil(stripRows / R) * ceil(rowLength / C)` (block, row-major).
     public func quantize(_ source: UnsafeBufferPointer<Float>, rowLength: Int, tensorAbsmax: Float? = nil,
+                         importance: UnsafeBufferPointer<Float>? = nil,
                          codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>) {
         precondition(rowLength > 0 && source.count % rowLength == 0, "source is not a whole number of rows")
         let rows = source.count / rowLength
@@ -122,8 +129,9 @@ public struct FP8Quantizer: Sendable {
             if granularity == .tensor, let tensorAbsmax { scales[0] = scale(absmax: tensorAbsmax) }
             return
         }
-        let job = FP8Job(source: source.baseAddress!, codes: codes.baseAddress!, scales: scales.baseAddress!,
-                         rows: rows, rowLength: rowLength)
+        if let importance { precondition(importance.count == rowLength, "importance needs one weight per column") }
+        let job = FP8Job(source: source.baseAddress!, importance: importance?.baseAddress, codes: codes.baseAddress!,
+                         scales: scales.baseAddress!, rows: rows, rowLength: rowLength)
         switch granularity {
         case .tensor:
             guard let tensorAbsmax else { preconditionFailure("per-tensor FP8 needs the tensor's absmax") }
@@ -132,7 +140,12 @@ public struct FP8Quantizer: Sendable {
             parallel(rows) { r in encodeRow(job, r, scale: s) }
         case .row:
             parallel(rows) { r in
-                let s = scale(absmax: IntGroupQuantizer.absmax(job.source + r * rowLength, count: rowLength))
+                let row = job.source + r * rowLength
+                let m = IntGroupQuantizer.absmax(row, count: rowLength)
+                let s = clipSearch.map {
+                    searchedScale(job, firstRow: r, rows: 1, column: 0, width: rowLength, absmax: m,
+                                  weights: searchWeights(job, firstRow: r, rows: 1), $0)
+                } ?? scale(absmax: m)
                 job.scales[r] = s
                 encodeRow(job, r, scale: s)
             }
@@ -142,13 +155,17 @@ public struct FP8Quantizer: Sendable {
             parallel(bands) { band in
                 let first = band * blockRows, last = min(rows, first + blockRows)
                 let bandScales = job.scales + band * blocksPerRow
+                let weights = searchWeights(job, firstRow: first, rows: last - first)
                 for b in 0..<blocksPerRow {
                     let c0 = b * blockColumns, width = min(blockColumns, rowLength - c0)
                     var m: Float = 0
                     for r in first..<last {
                         m = max(m, IntGroupQuantizer.absmax(job.source + r * rowLength + c0, count: width))
                     }
-                    bandScales[b] = scale(absmax: m)
+                    bandScales[b] = clipSearch.map {
+                        searchedScale(job, firstRow: first, rows: last - first, column: c0, width: width, absmax: m,
+                                      weights: weights, $0)
+                    } ?? scale(absmax: m)
                 }
                 for r in first..<last {
                     for b in 0..<blocksPerRow {
@@ -204,15 +221,18 @@ public struct FP8Quantizer: Sendable {
     }
 
     /// Quantizes a whole row-major matrix held in an array.
-    public func quantize(_ values: [Float], rowLength: Int) -> Result {
+    public func quantize(_ values: [Float], rowLength: Int, importance: [Float]? = nil) -> Result {
         let rows = values.count / rowLength
         var codes = [UInt8](repeating: 0, count: values.count)
         var scales = [Float](repeating: 0, count: scaleShape(rows: rows, columns: rowLength).reduce(1, *))
         values.withUnsafeBufferPointer { src in
             let m: Float? = granularity == .tensor ? Self.absmax(of: src, threads: threads) : nil
-            codes.withUnsafeMutableBufferPointer { c in
-                scales.withUnsafeMutableBufferPointer { s in
-                    quantize(src, rowLength: rowLength, tensorAbsmax: m, codes: c, scales: s)
+            (importance ?? []).withUnsafeBufferPointer { imp in
+                codes.withUnsafeMutableBufferPointer { c in
+                    scales.withUnsafeMutableBufferPointer { s in
+                        quantize(src, rowLength: rowLength, tensorAbsmax: m, importance: importance == nil ? nil : imp,
+                                 codes: c, scales: s)
+                    }
                 }
             }
         }
@@ -238,7 +258,7 @@ public struct FP8Quantizer: Sendable {
     }
 
     /// `codes[i] = fp8(clamp(R(x[i] / scale)))`, specialised per variant and arithmetic.
-    private func encode(_ x: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutablePointer<UInt8>) {
+    func encode(_ x: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutablePointer<UInt8>) {
         switch (variant, arithmetic) {
         case (.e4m3, .bf16): Self.encode(x, count, scale, codes, E4M3Cast.self, BF16Arithmetic.self)
         case (.e4m3, .f16): Self.encode(x, count, scale, codes, E4M3Cast.self, F16Arithmetic.self)
@@ -274,8 +294,9 @@ public struct FP8Quantizer: Sendable {
 }
 
 /// The buffers and shape of one strip being quantized (each row is written by one thread).
-private struct FP8Job {
+struct FP8Job {
     let source: UnsafePointer<Float>
+    let importance: UnsafePointer<Float>?
     let codes: UnsafeMutablePointer<UInt8>
     let scales: UnsafeMutablePointer<Float>
     let rows: Int

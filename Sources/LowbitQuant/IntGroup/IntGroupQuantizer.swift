@@ -22,7 +22,9 @@ import LowbitSystem
 ///   and stored rounded to the source dtype; `u = clamp(rint((x - bias) / scale))`.
 ///
 /// The optional ``ScaleSearch`` replaces the closed-form scale (and offset) by the one that
-/// minimises the (importance-weighted) squared error of each group.
+/// minimises the squared error of each group. Given an importance vector, each group's
+/// parameters instead minimise the error weighted as llama.cpp weights its legacy quants, over
+/// llama.cpp's candidate grid (``ImportanceSearch``), with or without a ``ScaleSearch``.
 ///
 /// The API works on strips of rows so that a converter can stream a huge tensor: quantize any
 /// number of whole rows at a time, in any order. Work is spread over rows on `threads` threads.
@@ -89,8 +91,9 @@ public struct IntGroupQuantizer: Sendable {
     ///
     /// - Parameters:
     ///   - source: `rows * rowLength` floats, row-major; all finite.
-    ///   - importance: optional per-column weights (`rowLength` values >= 0) for the error that
-    ///     the ``search`` minimises; ignored without a search.
+    ///   - importance: optional per-column importance (`rowLength` values >= 0, an importance
+    ///     matrix's vector): each group's parameters then minimise llama.cpp's weighted error
+    ///     (see ``IntGroupQuantizer``), in place of ``search`` or the closed form.
     ///   - packed: receives `rows * wordsPerRow` words (code `i` of a row at bits `i*bits`).
     ///   - scales: receives `rows * groupsPerRow` scales, already rounded to ``scaleFormat``.
     ///   - offsets: when ``hasOffsets``, receives `rows * groupsPerRow` zero points
@@ -234,18 +237,25 @@ extension IntGroupQuantizer {
 
     private func quantizeRows<R: IntermediateRounding>(_ rows: Range<Int>, _ job: IntGroupRowJob, _: R.Type) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: job.rowLength) { codeBuffer in
-            let codes = codeBuffer.baseAddress!
-            for r in rows {
-                let row = job.source + r * job.rowLength
-                for g in 0..<job.groups {
-                    let x = row + g * groupSize
-                    let weights = job.importance.map { $0 + g * groupSize }
-                    let params = groupParameters(x, weights, R.self)
-                    job.scales[r * job.groups + g] = params.storedScale
-                    job.offsets?[r * job.groups + g] = params.storedOffset
-                    encode(x, params, into: codes + g * groupSize, R.self)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: job.importance == nil ? 1 : job.rowLength) { weightBuffer in
+                let codes = codeBuffer.baseAddress!, weights = weightBuffer.baseAddress!
+                for r in rows {
+                    let row = job.source + r * job.rowLength
+                    if let importance = job.importance {
+                        ImportanceSearch.rowWeights(row, count: job.rowLength, importance: importance, into: weights)
+                    }
+                    for g in 0..<job.groups {
+                        let x = row + g * groupSize
+                        let params = job.importance == nil
+                            ? groupParameters(x, nil, R.self)
+                            : ImportanceSearch.best(x, count: groupSize, weights: weights + g * groupSize,
+                                                    quantizer: self, R.self)
+                        job.scales[r * job.groups + g] = params.storedScale
+                        job.offsets?[r * job.groups + g] = params.storedOffset
+                        encode(x, params, into: codes + g * groupSize, R.self)
+                    }
+                    BitPacking.pack(codes, count: job.rowLength, bits: bits, into: job.packed + r * job.words)
                 }
-                BitPacking.pack(codes, count: job.rowLength, bits: bits, into: job.packed + r * job.words)
             }
         }
     }

@@ -2,17 +2,21 @@
 /// little-endian words, with the strip's scales and offsets kept for the trailing tensors.
 enum IntGroupStrip {
     static func encode(_ values: [Float], rowLength width: Int, quantizer q: IntGroupQuantizer,
-                       trailer: inout LayoutTrailer) -> EncodedStrip {
+                       importance: [Float]? = nil, trailer: inout LayoutTrailer) -> EncodedStrip {
         let stripRows = values.count / width
         var packed = [UInt32](repeating: 0, count: stripRows * q.wordsPerRow(rowLength: width))
         let groups = stripRows * q.groupsPerRow(rowLength: width)
         var scales = [Float](repeating: 0, count: groups)
         var offsets = [Float](repeating: 0, count: q.hasOffsets ? groups : 0)
+        let weights = importance ?? []
         values.withUnsafeBufferPointer { src in
-            packed.withUnsafeMutableBufferPointer { p in
-                scales.withUnsafeMutableBufferPointer { s in
-                    offsets.withUnsafeMutableBufferPointer { o in
-                        q.quantize(src, rowLength: width, packed: p, scales: s, offsets: q.hasOffsets ? o : nil)
+            weights.withUnsafeBufferPointer { w in
+                packed.withUnsafeMutableBufferPointer { p in
+                    scales.withUnsafeMutableBufferPointer { s in
+                        offsets.withUnsafeMutableBufferPointer { o in
+                            q.quantize(src, rowLength: width, importance: importance == nil ? nil : w,
+                                       packed: p, scales: s, offsets: q.hasOffsets ? o : nil)
+                        }
                     }
                 }
             }

@@ -32,7 +32,7 @@ public struct ScaleSearch: Hashable, Sendable {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
             let codes = buffer.baseAddress!
             var best = q.groupParametersClosedForm(x, R.self)
-            var bestError = error(x, count: count, weights: weights, best, q, R.self)
+            var bestError = Self.error(x, count: count, weights: weights, best, q, R.self)
             if candidates > 1 {
                 let (lo, hi) = IntGroupQuantizer.minMax(x, count: count)
                 let absmax = Swift.max(Swift.abs(lo), Swift.abs(hi))
@@ -40,7 +40,7 @@ public struct ScaleSearch: Hashable, Sendable {
                 var symmetric = false
                 if case .compressedTensors(true) = q.convention { symmetric = true }
                 @inline(__always) func consider(_ p: IntGroupParameters) -> Bool {
-                    let e = error(x, count: count, weights: weights, p, q, R.self)
+                    let e = Self.error(x, count: count, weights: weights, p, q, R.self)
                     guard e < bestError else { return false }
                     best = p
                     bestError = e
@@ -73,7 +73,7 @@ public struct ScaleSearch: Hashable, Sendable {
             for _ in 0..<refinements {
                 q.encode(x, best, into: codes, R.self)
                 guard let p = refit(x, count: count, weights: weights, codes: codes, best, q) else { break }
-                let e = error(x, count: count, weights: weights, p, q, R.self)
+                let e = Self.error(x, count: count, weights: weights, p, q, R.self)
                 guard e < bestError else { break }
                 best = p
                 bestError = e
@@ -97,7 +97,7 @@ public struct ScaleSearch: Hashable, Sendable {
 
     /// Weighted squared error of a group under parameters `p`, computed in one fused pass
     /// with the same arithmetic as ``IntGroupQuantizer`` encoding and dequantization.
-    private func error<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
+    static func error<R: IntermediateRounding>(_ x: UnsafePointer<Float>, count: Int, weights: UnsafePointer<Float>?,
                                                 _ p: IntGroupParameters, _ q: IntGroupQuantizer, _: R.Type) -> Float {
         switch q.convention {
         case .compressedTensors(let symmetric):

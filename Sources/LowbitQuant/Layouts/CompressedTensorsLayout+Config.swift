@@ -41,7 +41,7 @@ extension CompressedTensorsLayout {
             ("block_structure", block),
             ("dynamic", .bool(false)),
             ("actorder", .null),
-            ("observer", .string("minmax")),
+            ("observer", .string(q.clipSearch == nil ? "minmax" : "mse")),
             ("observer_kwargs", .object([])),
         ])
     }

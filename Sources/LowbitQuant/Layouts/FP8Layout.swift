@@ -46,9 +46,12 @@ public struct FP8Layout: WeightLayout {
         var codes = [UInt8](repeating: 0, count: count)
         var stripScales = [Float](repeating: 0, count: scaleCount)
         values.withUnsafeBufferPointer { src in
-            codes.withUnsafeMutableBufferPointer { c in
-                stripScales.withUnsafeMutableBufferPointer { s in
-                    q.quantize(src, rowLength: width, tensorAbsmax: tensorAbsmax, codes: c, scales: s)
+            (importance ?? []).withUnsafeBufferPointer { imp in
+                codes.withUnsafeMutableBufferPointer { c in
+                    stripScales.withUnsafeMutableBufferPointer { s in
+                        q.quantize(src, rowLength: width, tensorAbsmax: tensorAbsmax, importance: importance == nil ? nil : imp,
+                                   codes: c, scales: s)
+                    }
                 }
             }
         }

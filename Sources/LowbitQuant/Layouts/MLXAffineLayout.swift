@@ -33,7 +33,8 @@ public struct MLXAffineLayout: WeightLayout {
     /// Encodes a strip of whole rows into the bytes of the first planned tensor.
     public func encode(_ values: [Float], rowLength: Int, tensorAbsmax: Float?, importance: [Float]?, name: String,
                        trailer: inout LayoutTrailer) throws -> EncodedStrip {
-        IntGroupStrip.encode(values, rowLength: rowLength, quantizer: quantizer, trailer: &trailer)
+        IntGroupStrip.encode(values, rowLength: rowLength, quantizer: quantizer, importance: importance,
+                             trailer: &trailer)
     }
 
     /// The trailing tensors' bytes (scales, shape, zero points or biases).
