@@ -101,6 +101,9 @@ public struct ConversionOptions: Sendable {
     public var resumeKey = ""
     /// An importance matrix for the GGUF quantizers (`--imatrix`); GGUF targets only.
     public var importance: ConversionImportance?
+    /// Codes, scales and offsets a calibrated method (GPTQ) chose, packed instead of rounding by
+    /// the jobs whose layout is an INT layout (``CalibratedEncodings``).
+    public var calibratedEncodings: (any CalibratedEncodings)?
 
     /// Options for `target`, every other choice at its default.
     public init(target: ConversionTarget) {
