@@ -12,16 +12,16 @@ import LowbitQuant
 /// is left as it is. The output head and the embeddings are never quantized here
 /// (llm-compressor ignores `lm_head`).
 public struct GPTQLayerMethod: LayerCalibrationMethod {
-    /// The solver settings; its `quantizer` is replaced by each tensor's own.
-    public var solver: GPTQ
+    /// Makes the solver (dampening, block size, column order, scale timing) for a tensor's grid.
+    public var solver: (IntGroupQuantizer) -> GPTQ
     /// The grid of the tensor named (as the model's file names it), or nil to leave it.
     public var quantizer: (String) -> IntGroupQuantizer?
     /// Receives each quantized tensor's name (as the model's file names it; rows in the file's
     /// order), its grid and GPTQ's output, in layer order.
     public var sink: (String, IntGroupQuantizer, GPTQ.Output) throws -> Void
 
-    /// GPTQ with `solver`'s settings, on the grids `quantizer` gives, delivering to `sink`.
-    public init(solver: GPTQ, quantizer: @escaping (String) -> IntGroupQuantizer?,
+    /// GPTQ with the solvers `solver` makes, on the grids `quantizer` gives, delivering to `sink`.
+    public init(solver: @escaping (IntGroupQuantizer) -> GPTQ, quantizer: @escaping (String) -> IntGroupQuantizer?,
                 sink: @escaping (String, IntGroupQuantizer, GPTQ.Output) throws -> Void) {
         self.solver = solver
         self.quantizer = quantizer
@@ -56,9 +56,12 @@ public struct GPTQLayerMethod: LayerCalibrationMethod {
             guard let (_, columns) = model.weightShape(name: name), var hessian = accumulator.hessian(for: name) else {
                 throw EvalError(.missingTensor, file: model.source.path, item: name, "no calibration input reached this linear")
             }
+            let gptq = solver(q)
+            if gptq.scaleTiming == .groupStart && q.groupSize < columns && gptq.blockSize % q.groupSize != 0 {
+                throw EvalError(.badConfig, file: model.source.path, item: name,
+                                "group-start scales need a GPTQ block size (\(gptq.blockSize)) that is a multiple of the group size \(q.groupSize)")
+            }
             let weights = try model.weightValues(name: name)
-            var gptq = solver
-            gptq.quantizer = q
             let output = try weights.withUnsafeBufferPointer { w in
                 try hessian.withUnsafeMutableBufferPointer { h in try gptq.quantize(w, columns: columns, hessian: h, name: name) }
             }
