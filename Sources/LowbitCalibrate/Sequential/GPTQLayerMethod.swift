@@ -37,7 +37,8 @@ public struct GPTQLayerMethod: LayerCalibrationMethod {
 
     /// The Hessians of layer `index`'s linear inputs on `inputs` (the layer runs on copies).
     public static func hessians(layer index: Int, of model: LlamaModel, inputs: [HiddenState]) throws -> HessianAccumulator {
-        let accumulator = HessianAccumulator(groups: sharedInputs(layer: index, naming: model.naming))
+        let accumulator = HessianAccumulator(groups: sharedInputs(layer: index, naming: model.naming),
+                                             threads: model.options.threads)
         let previous = model.linearInputObserver
         model.linearInputObserver = { name, input in accumulator.observe(tensor: name, input: input) }
         defer { model.linearInputObserver = previous }

@@ -1,5 +1,6 @@
 import COpenBLAS
 import LowbitEval
+import LowbitSystem
 
 /// GPTQ's Hessians of one decoder layer's linear inputs: `H = 2·XᵀX`, summed in `Double` over
 /// every calibration token, where `X` holds a linear's input rows.
@@ -9,7 +10,12 @@ import LowbitEval
 /// group's first member (its *leader*) accumulates, so that the shared input is counted once,
 /// not once per linear. Feed it with ``observe(tensor:input:)`` as the model's
 /// ``LlamaModel/linearInputObserver``.
+///
+/// The product runs on ``threads`` threads, each adding `2·X[:, rows]ᵀ·X[:, rows.lower...]` for a
+/// band of the upper triangle's rows (OpenBLAS `dgemm` on one thread each; bands of equal work).
 public final class HessianAccumulator {
+    /// Threads for the products.
+    public let threads: Int
     /// Which accumulated Hessian each tensor uses: the leader of its shared input.
     public let leaders: [String: String]
     private var sums: [String: [Double]] = [:]
@@ -18,8 +24,9 @@ public final class HessianAccumulator {
     private var scratch: [Double] = []
 
     /// An accumulator for the tensors in `groups`: each inner array is one shared input, its
-    /// first name the leader.
-    public init(groups: [[String]]) {
+    /// first name the leader; products on `threads` threads.
+    public init(groups: [[String]], threads: Int = 1) {
+        self.threads = max(1, threads)
         var leaders: [String: String] = [:]
         for group in groups {
             guard let leader = group.first else { continue }
@@ -41,9 +48,22 @@ public final class HessianAccumulator {
                 input.withRow(r) { row in for c in 0..<n { x[r * n + c] = Double(row[c]) } }
             }
             sum.withUnsafeMutableBufferPointer { h in
-                // Upper triangle of H += 2·XᵀX (X is k × n, row-major).
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 2.0,
-                            x.baseAddress, blasint(n), 1.0, h.baseAddress, blasint(n))
+                // The upper triangle of H += 2·XᵀX (X is k × n, row-major), in bands of rows
+                // [b0, b1) × columns [b0, n) of about equal area; the band's part below the
+                // diagonal is written too, and ignored (``hessian(for:)`` mirrors the upper one).
+                let bands = min(n, 4 * threads)
+                let edges = (0...bands).map { b in
+                    b == bands ? n : Int((Double(n) * (1 - (1 - Double(b) / Double(bands)).squareRoot())).rounded())
+                }
+                let xp = UnsafeTransfer(x.baseAddress!), hp = UnsafeTransfer(h.baseAddress!)
+                Parallel.forRanges(bands, threads: threads) { part in
+                    for b in part where edges[b] < edges[b + 1] {
+                        let (b0, b1) = (edges[b], edges[b + 1])
+                        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(b1 - b0), blasint(n - b0), blasint(k),
+                                    2.0, xp.wrappedValue + b0, blasint(n), xp.wrappedValue + b0, blasint(n),
+                                    1.0, hp.wrappedValue + b0 * n + b0, blasint(n))
+                    }
+                }
             }
         }
         sums[name] = sum
