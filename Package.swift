@@ -52,7 +52,7 @@ let package = Package(
         // Calibration: importance matrices collected from the evaluator's forward pass.
         .target(
             name: "LowbitCalibrate",
-            dependencies: ["LowbitFormats", "LowbitModels", "LowbitEval"],
+            dependencies: ["LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitEval", "COpenBLAS"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit",

@@ -1,4 +1,5 @@
 import Foundation
+import LowbitSystem
 
 /// Wall-clock timing and memory figures for the benchmarks.
 enum Measure {
@@ -47,17 +48,8 @@ enum Measure {
 
     /// Peak resident set size of this process in bytes (VmHWM of /proc/self/status), or nil
     /// where that file does not exist.
-    static func peakRSS() -> Int? { statusField("VmHWM:") }
+    static func peakRSS() -> Int? { ProcessMemory.peakResidentBytes() }
 
     /// Current resident set size in bytes (VmRSS).
-    static func currentRSS() -> Int? { statusField("VmRSS:") }
-
-    private static func statusField(_ name: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 2, let kB = Int(fields[1]) { return kB * 1024 }
-        }
-        return nil
-    }
+    static func currentRSS() -> Int? { ProcessMemory.currentResidentBytes() }
 }

@@ -3,6 +3,7 @@ import Foundation
 import LowbitConvert
 import LowbitFormats
 import LowbitQuant
+import LowbitSystem
 
 /// `lowbit convert`: one model file or checkpoint in, a smaller one out.
 struct Convert: ParsableCommand {
@@ -34,6 +35,7 @@ struct Convert: ParsableCommand {
               lowbit convert model-dir -o out.gguf --type q4_k_m --imatrix imatrix.gguf
               lowbit convert model-dir -o out.gguf --type q4_k_m --calibration calib.txt
               lowbit convert model.gguf -o model-int4 --type int4 --group-size 128
+              lowbit convert model-dir -o model-int4-gptq --type int4 --method gptq --calibration calib.txt
               lowbit convert model-dir -o model-fp8 --type fp8 --fp8-granularity block
             """)
 
@@ -89,6 +91,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var calibration: CalibrationArguments
 
+    @OptionGroup(title: "GPTQ options (--method gptq)") var gptq: GPTQArguments
+
     @Flag(name: .long, help: "Print the plan (each tensor, its type and size) without writing.")
     var dryRun = false
 
@@ -136,7 +140,15 @@ struct Convert: ParsableCommand {
         if imatrix != nil && calibration.calibration != nil {
             throw ValidationError("--imatrix and --calibration both give an importance matrix; give one")
         }
-        if calibration.method != .rtn {
+        switch calibration.method {
+        case .rtn: break
+        case .gptq:
+            guard case .safetensors(let t) = type, t == .int4 || t == .int8, !OutputKind(path: output).isGGUF else {
+                throw ValidationError("--method gptq quantizes INT4 and INT8 (compressed-tensors or --layout mlx) to a safetensors output; --type \(type.name) with output \(output) is not one")
+            }
+            if imatrix != nil { throw ValidationError("--method gptq computes its own Hessians; --imatrix does not apply") }
+            if searchScales { throw ValidationError("--method gptq fixes group scales itself; --search-scales does not apply") }
+        case .awq:
             throw ValidationError("--method \(calibration.method.rawValue) is not built yet")
         }
     }
@@ -160,11 +172,18 @@ struct Convert: ParsableCommand {
         if let text = calibration.calibration, calibration.method == .rtn {
             options.importance = try ConversionImportance(calibration.importanceMatrix(model: input, quiet: json), file: text)
         }
-        let plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
+        var plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())
             return
         }
+        var gptqReport: GPTQRunReport?
+        if calibration.method == .gptq {
+            let (store, report) = try calibration.gptqEncodings(model: input, plan: plan, gptq: gptq, output: output, quiet: json)
+            plan.options.calibratedEncodings = store
+            gptqReport = report
+        }
+        defer { (plan.options.calibratedEncodings as? SpilledEncodings)?.remove() }
         let bar = ProgressBar(title: "convert", totalItems: plan.jobs.count, totalBytes: plan.inputBytes)
         var lastIndex = 0, lastBytes = 0
         let summary = try Converter(plan: plan).run(progress: { p in
@@ -174,9 +193,20 @@ struct Convert: ParsableCommand {
         }, note: { ErrorReporter.printError("lowbit: note: \($0)") })
         bar.finish()
         if json {
-            print(summary.json().serialized(pretty: true))
+            var out = summary.json()
+            if case .object(var members) = out {
+                if let gptqReport { members.append(("calibration", gptqReport.json(gptq))) }
+                members.append(("peak_rss_bytes", ProcessMemory.peakResidentBytes().map { .integer(Int64($0)) } ?? .null))
+                out = .object(members)
+            }
+            print(out.serialized(pretty: true))
         } else {
             print(summary.text())
+            if let gptqReport {
+                let rss = ProcessMemory.peakResidentBytes().map { String(format: ", peak RSS %.0f MB", Double($0) / 1e6) } ?? ""
+                print("gptq: \(gptqReport.tensors) tensors calibrated on \(gptqReport.chunks) chunks of \(gptqReport.context) tokens in "
+                      + String(format: "%.1f s", gptqReport.seconds) + rss)
+            }
         }
     }
 

@@ -102,6 +102,9 @@ public struct ConversionOptions: Sendable {
     /// An importance matrix for the quantizers (`--imatrix`): GGUF types, and the INT and FP8
     /// safetensors layouts (looked up by the weights' GGUF names); refused for plain floats.
     public var importance: ConversionImportance?
+    /// Codes, scales and offsets a calibrated method (GPTQ) chose, packed instead of rounding by
+    /// the jobs whose layout is an INT layout (``CalibratedEncodings``).
+    public var calibratedEncodings: (any CalibratedEncodings)?
 
     /// Options for `target`, every other choice at its default.
     public init(target: ConversionTarget) {

@@ -62,7 +62,8 @@ public struct Converter {
                 if case .tensor(let tensor) = job.input, let warning = try plan.input.source.checkIntact(tensor) {
                     note(warning)
                 }
-                let runner = JobRunner(job: job, source: plan.input.source, measureError: plan.options.measureError)
+                let runner = JobRunner(job: job, source: plan.input.source, measureError: plan.options.measureError,
+                                       calibrated: plan.options.calibratedEncodings)
                 let report = try runner.run(into: out) { bytes in
                     bytesDone += bytes
                     report(job, index: offset + i + 1)
@@ -174,9 +175,16 @@ public struct Converter {
         var groups: [(weights: JSONValue, modules: [String])] = []
         var ignored: [String] = []
         for job in plan.jobs where JobPlanning.isLinear(job.outputName, in: plan.input.tensorNames) {
-            guard case .compressedTensors(let weights, _)? = job.encoding.layout?.configEntry else {
+            guard case .compressedTensors(var weights, _)? = job.encoding.layout?.configEntry else {
                 ignored.append(JobPlanning.module(job.outputName))
                 continue
+            }
+            if let calibrated = plan.options.calibratedEncodings, calibrated.contains(job.sourceName),
+               case .object(var members) = weights {
+                for (key, value) in calibrated.weightsArguments {
+                    if let i = members.firstIndex(where: { $0.key == key }) { members[i].value = value } else { members.append((key, value)) }
+                }
+                weights = .object(members)
             }
             if let i = groups.firstIndex(where: { $0.weights == weights }) {
                 groups[i].modules.append(JobPlanning.module(job.outputName))

@@ -31,6 +31,9 @@ struct JobRunner {
     let job: TensorJob
     let source: any TensorSource
     let measureError: Bool
+    /// Results a calibrated method chose (GPTQ), packed instead of rounding where the job's
+    /// layout is an INT layout.
+    var calibrated: (any CalibratedEncodings)? = nil
     /// Floats per strip (about 16 MB of F32). Strip buffers stay below glibc's largest mmap
     /// threshold (32 MiB), so after the first strip they are recycled from the heap instead of
     /// being mapped, faulted in and zeroed by the kernel afresh every time.
@@ -49,12 +52,21 @@ struct JobRunner {
             // Dequantized strips for the error metrics, reused across strips: a fresh 16 MB array
             // per strip costs more in page faults and zeroing than the dequantization itself.
             var decoded: [Float] = []
+            let precomputed = try calibratedResult(tensor)
             var row = 0
             while row < job.rows {
                 let rows = row..<min(job.rows, row + stripRows, importanceRows(from: row).rows.upperBound)
                 if case .copy = job.encoding {
                     try out.append(try rawRows(tensor, rows))
                     if TensorDecoder.canDecode(tensor.type) { _ = try decodeStrip(tensor, rows) }
+                } else if let (layout, result) = precomputed {
+                    let values = try decodeStrip(tensor, rows)
+                    let strip = layout.encode(precomputed: try stripResult(result, rows: rows, quantizer: layout.quantizer),
+                                              rowLength: job.rowLength, trailer: &trailer)
+                    if measureError {
+                        try Self.measure(values, scratch: &decoded, accumulator: &accumulator, decode: strip.dequantize)
+                    }
+                    try out.append(strip.bytes)
                 } else {
                     let values = try decodeStrip(tensor, rows)
                     try encodeStrip(values, importance: importanceRows(from: rows.lowerBound).vector.map(Array.init),
@@ -102,17 +114,51 @@ struct JobRunner {
                 importance[(m * job.rowLength)..<((m + 1) * job.rowLength)])
     }
 
+    /// The calibrated result of the job's tensor and the INT layout that packs it, when the
+    /// method encoded the tensor and the job stores it with an INT layout.
+    func calibratedResult(_ tensor: TensorInfo) throws -> (any IntGroupWeightLayout, IntGroupQuantizer.Result)? {
+        guard let calibrated, let layout = job.encoding.layout as? any IntGroupWeightLayout,
+              let result = try calibrated.result(for: tensor.name, quantizer: layout.quantizer,
+                                                 rows: job.rows, columns: job.rowLength) else { return nil }
+        return (layout, result)
+    }
+
+    /// The output rows `rows` of a whole-tensor result stored in the source's row order: each
+    /// output row takes its source row's codes, scales and offsets (see ``sourceRow(_:)``).
+    func stripResult(_ whole: IntGroupQuantizer.Result, rows: Range<Int>, quantizer q: IntGroupQuantizer) throws -> IntGroupQuantizer.Result {
+        let words = q.wordsPerRow(rowLength: job.rowLength), groups = q.groupsPerRow(rowLength: job.rowLength)
+        var strip = IntGroupQuantizer.Result(packed: [], scales: [], offsets: whole.offsets == nil ? nil : [])
+        strip.packed.reserveCapacity(rows.count * words)
+        strip.scales.reserveCapacity(rows.count * groups)
+        let map = try sourceRows()
+        for r in rows {
+            let from = map(r)
+            strip.packed += whole.packed[(from * words)..<((from + 1) * words)]
+            strip.scales += whole.scales[(from * groups)..<((from + 1) * groups)]
+            if let offsets = whole.offsets { strip.offsets! += offsets[(from * groups)..<((from + 1) * groups)] }
+        }
+        return strip
+    }
+
+    /// The source row that output row `r` is made of: itself, or for Q/K rows reordered between
+    /// GGUF's and Hugging Face's rotary layouts, its row in the source's layout.
+    func sourceRows() throws -> (Int) -> Int {
+        guard let rot = job.rotary else { return { $0 } }
+        let permutation = try RotaryPermutation(rows: job.rows, heads: rot.heads, file: source.path, item: job.sourceName)
+        return { rot.toGGUF ? permutation.hfRow(forGGUFRow: $0) : permutation.ggufRow(forHFRow: $0) }
+    }
+
     /// Decodes rows of the source, puts rotary rows in the output's order, and refuses NaN/Inf.
     func decodeStrip(_ tensor: TensorInfo, _ rows: Range<Int>) throws -> [Float] {
         var values = try TensorDecoder.decode(tensor, from: source, rows: rows)
-        if let rot = job.rotary {
-            let permutation = try RotaryPermutation(rows: job.rows, heads: rot.heads, file: source.path, item: tensor.name)
+        if job.rotary != nil {
+            let map = try sourceRows()
             let width = job.rowLength
             let original = values
             values.withUnsafeMutableBufferPointer { dst in
                 original.withUnsafeBufferPointer { src in
                     for r in rows {
-                        let from = rot.toGGUF ? permutation.hfRow(forGGUFRow: r) : permutation.ggufRow(forHFRow: r)
+                        let from = map(r)
                         let s = (from - rows.lowerBound) * width, d = (r - rows.lowerBound) * width
                         for i in 0..<width { dst[d + i] = src[s + i] }
                     }

@@ -20,6 +20,9 @@ final class WeightStore: @unchecked Sendable {
     private var cache: [String: PackedMatrix] = [:]
     private var cachedBytes = 0
     private var vectors: [String: [Float]] = [:]
+    /// Matrices replaced by in-memory values (``LlamaModel/overrideWeight(name:values:)``),
+    /// read instead of the file.
+    private var overrides: [String: [Float]] = [:]
     /// Scratch for one decoded block of rows (sized for the largest layer matrix), allocated
     /// at the first decode: by then every tensor's shape has been checked against the file.
     private lazy var scratch = [Float](repeating: 0, count: scratchFloats)
@@ -67,8 +70,31 @@ final class WeightStore: @unchecked Sendable {
         return v
     }
 
-    /// Decodes `rows` of `t` into `destination` (rows.count × rowLength floats).
+    /// Replaces the values of the matrix `t` by `values` (rows × rowLength floats, row-major)
+    /// from now on, and drops every cached packed matrix that holds it.
+    func override(_ t: TensorInfo, values: [Float]) {
+        precondition(values.count == t.rowCount * t.rowLength, "\(values.count) values for \(t.name) of \(t.shape)")
+        overrides[t.name] = values
+        for key in cache.keys where key.split(separator: "+").contains(Substring(t.name)) {
+            cachedBytes -= cache.removeValue(forKey: key)!.byteCount
+        }
+    }
+
+    /// Every value of the matrix `t`, from its override when it has one.
+    func values(of t: TensorInfo) throws -> [Float] {
+        var out = [Float](repeating: 0, count: t.rowCount * t.rowLength)
+        try out.withUnsafeMutableBufferPointer { try decodeRows(t, 0..<t.rowCount, into: $0.baseAddress!) }
+        return out
+    }
+
+    /// Decodes `rows` of `t` into `destination` (rows.count × rowLength floats), from its
+    /// override when it has one.
     private func decodeRows(_ t: TensorInfo, _ rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) throws {
+        if let values = overrides[t.name] {
+            let k = t.rowLength
+            values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + rows.lowerBound * k, count: rows.count * k) }
+            return
+        }
         try WeightDecoding.decode(t, from: source, rows: rows,
                                   into: UnsafeMutableBufferPointer(start: destination, count: rows.count * t.rowLength))
     }
@@ -149,8 +175,7 @@ final class WeightStore: @unchecked Sendable {
                             "token id \(id) is outside the vocabulary of \(t.rowCount)")
         }
         for (i, id) in ids.enumerated() {
-            try WeightDecoding.decode(t, from: source, rows: Int(id)..<(Int(id) + 1),
-                                      into: UnsafeMutableBufferPointer(start: out + i * width, count: width))
+            try decodeRows(t, Int(id)..<(Int(id) + 1), into: out + i * width)
         }
     }
 }

@@ -149,6 +149,49 @@ public final class LlamaModel: @unchecked Sendable {
         return try outputHead(ws, outputPositions: outputPositions)
     }
 
+    // MARK: Replacing weights
+
+    /// Replaces the weight matrix `name` (as ``source`` names it: a decoder layer's linear, the
+    /// embedding or the output head) by `values`, `rows × columns` floats in the file's row
+    /// order, for every product from now on; the file is not touched. Calibration installs a
+    /// layer's quantized (dequantized) weights this way before running the next layer. The
+    /// cached packed copy of the matrix, if any, is dropped.
+    ///
+    /// - Throws: ``EvalError`` (`.missingTensor`, `.badShape`) naming the file and the tensor when
+    ///   the model has no such matrix or `values` is not its size.
+    public func overrideWeight(name: String, values: [Float]) throws {
+        guard let t = weightMatrices.first(where: { $0.name == name }) else {
+            throw EvalError(.missingTensor, file: source.path, item: name, "the model multiplies by no such matrix")
+        }
+        guard values.count == t.rowCount * t.rowLength else {
+            throw EvalError(.badShape, file: source.path, item: name,
+                            "\(values.count) values for a matrix of \(t.rowCount) × \(t.rowLength)")
+        }
+        weights.override(t, values: values)
+    }
+
+    /// The current values of the weight matrix `name` (its override, or the file's values
+    /// decoded to `Float`), `rows × columns` in the file's row order.
+    ///
+    /// - Throws: ``EvalError`` naming the file and the tensor when the model has no such matrix
+    ///   or its values cannot be decoded.
+    public func weightValues(name: String) throws -> [Float] {
+        guard let t = weightMatrices.first(where: { $0.name == name }) else {
+            throw EvalError(.missingTensor, file: source.path, item: name, "the model multiplies by no such matrix")
+        }
+        return try weights.values(of: t)
+    }
+
+    /// The shape (rows, columns) of the weight matrix `name`, if the model multiplies by it.
+    public func weightShape(name: String) -> (rows: Int, columns: Int)? {
+        weightMatrices.first { $0.name == name }.map { ($0.rowCount, $0.rowLength) }
+    }
+
+    /// Every matrix the model multiplies by or gathers from.
+    private var weightMatrices: [TensorInfo] {
+        [embedding, head] + layers.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down] }
+    }
+
     // MARK: Blocks
 
     /// The rotary table and buffers for `t` tokens, grown when needed.

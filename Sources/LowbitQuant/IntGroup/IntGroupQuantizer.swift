@@ -169,6 +169,13 @@ public struct IntGroupQuantizer: Sendable {
         public var scales: [Float]
         /// Zero points or biases (`rows * groupsPerRow`), or nil for symmetric schemes.
         public var offsets: [Float]?
+
+        /// A result of `packed` words, `scales` and `offsets` (nil for symmetric schemes).
+        public init(packed: [UInt32], scales: [Float], offsets: [Float]?) {
+            self.packed = packed
+            self.scales = scales
+            self.offsets = offsets
+        }
     }
 
     /// Quantizes a row-major matrix held in an array.

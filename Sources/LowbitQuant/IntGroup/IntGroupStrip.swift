@@ -1,6 +1,9 @@
 /// The strip encoder both INT layouts share (``PackedIntLayout``, ``MLXAffineLayout``): packed
 /// little-endian words, with the strip's scales and offsets kept for the trailing tensors.
+/// Rounding (``encode(_:rowLength:quantizer:trailer:)``) and packing codes chosen elsewhere
+/// (``pack(_:rowLength:quantizer:trailer:)``, GPTQ) share the packing.
 enum IntGroupStrip {
+    /// Rounds a strip to nearest on `q`'s grid and packs it.
     static func encode(_ values: [Float], rowLength width: Int, quantizer q: IntGroupQuantizer,
                        importance: [Float]? = nil, trailer: inout LayoutTrailer) -> EncodedStrip {
         let stripRows = values.count / width
@@ -21,9 +24,22 @@ enum IntGroupStrip {
                 }
             }
         }
+        return pack(IntGroupQuantizer.Result(packed: packed, scales: scales, offsets: q.hasOffsets ? offsets : nil),
+                    rowLength: width, quantizer: q, trailer: &trailer)
+    }
+
+    /// The bytes of a strip's codes, its scales and offsets added to `trailer`.
+    static func pack(_ result: IntGroupQuantizer.Result, rowLength width: Int, quantizer q: IntGroupQuantizer,
+                     trailer: inout LayoutTrailer) -> EncodedStrip {
+        let stripRows = result.scales.count / max(1, q.groupsPerRow(rowLength: width))
+        precondition(result.packed.count == stripRows * q.wordsPerRow(rowLength: width)
+                     && result.scales.count == stripRows * q.groupsPerRow(rowLength: width)
+                     && (result.offsets?.count ?? 0) == (q.hasOffsets ? result.scales.count : 0),
+                     "codes, scales and offsets of a strip disagree with the grid")
+        let packed = result.packed, scales = result.scales, offsets = result.offsets ?? []
         trailer.scales += scales
         trailer.offsets += offsets
-        return EncodedStrip(bytes: CompressedTensorsLayout.littleEndianBytes(packed)) { [packed, scales, offsets] d in
+        return EncodedStrip(bytes: CompressedTensorsLayout.littleEndianBytes(packed)) { d in
             packed.withUnsafeBufferPointer { p in
                 scales.withUnsafeBufferPointer { s in
                     offsets.withUnsafeBufferPointer { o in
