@@ -317,6 +317,13 @@ package enum SystemCalls {
         return Int32(pid)
     }
 
+    /// The largest resident set size this process has had so far, in bytes (`getrusage`).
+    package static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        return Int(usage.ru_maxrss) * 1024
+    }
+
     /// Waits for the child `pid` to end, retrying on `EINTR`.
     package static func waitForExit(_ pid: Int32) -> ChildExit {
         var status: Int32 = 0

@@ -33,6 +33,7 @@ struct Convert: ParsableCommand {
               lowbit convert model-dir -o model-q4_k_m.gguf --type q4_k_m
               lowbit convert model-dir -o out.gguf --type q4_k_m --imatrix imatrix.gguf
               lowbit convert model-dir -o out.gguf --type q4_k_m --calibration calib.txt
+              lowbit convert model-dir -o model-int4-awq --type int4 --method awq --calibration calib.txt
               lowbit convert model.gguf -o model-int4 --type int4 --group-size 128
               lowbit convert model-dir -o model-fp8 --type fp8 --fp8-granularity block
             """)
@@ -89,6 +90,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var calibration: CalibrationArguments
 
+    @OptionGroup var awq: AWQArguments
+
     @Flag(name: .long, help: "Print the plan (each tensor, its type and size) without writing.")
     var dryRun = false
 
@@ -132,8 +135,11 @@ struct Convert: ParsableCommand {
         if imatrix != nil && calibration.calibration != nil {
             throw ValidationError("--imatrix and --calibration both give an importance matrix; give one")
         }
-        if calibration.method != .rtn {
+        if calibration.method == .gptq {
             throw ValidationError("--method \(calibration.method.rawValue) is not built yet")
+        }
+        if calibration.method == .awq && imatrix != nil {
+            throw ValidationError("--imatrix cannot weight an AWQ conversion: its activations are those of the model before AWQ's scales")
         }
     }
 
@@ -156,6 +162,14 @@ struct Convert: ParsableCommand {
         if let text = calibration.calibration, calibration.method == .rtn {
             options.importance = try ConversionImportance(calibration.importanceMatrix(model: input, quiet: json), file: text)
         }
+        var awqReport: AWQArguments.Report?
+        if calibration.method == .awq && !dryRun {
+            // The plan without scales gives each tensor's layout, which the search quantizes with.
+            let unscaled = try ConversionPlan(input: inputModel, output: outputKind, options: options)
+            let (transforms, report) = try awq.transforms(input: input, plan: unscaled, calibration: calibration, quiet: json)
+            options.weightTransforms = transforms
+            awqReport = report
+        }
         let plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())
@@ -170,9 +184,18 @@ struct Convert: ParsableCommand {
         }, note: { ErrorReporter.printError("lowbit: note: \($0)") })
         bar.finish()
         if json {
-            print(summary.json().serialized(pretty: true))
+            var out = summary.json()
+            if let awqReport, case .object(var members) = out {
+                members.append(("calibration", awqReport.json()))
+                out = .object(members)
+            }
+            print(out.serialized(pretty: true))
         } else {
             print(summary.text())
+            if let r = awqReport {
+                print(String(format: "awq: %d mappings, %d chunks (%d tokens, %d scored per mapping), %.1f s, peak RSS %.0f MiB",
+                             r.mappings, r.chunks, r.tokens, r.scoredTokens, r.seconds, Double(r.peakResidentBytes) / 1048576))
+            }
         }
     }
 

@@ -101,6 +101,9 @@ public struct ConversionOptions: Sendable {
     public var resumeKey = ""
     /// An importance matrix for the GGUF quantizers (`--imatrix`); GGUF targets only.
     public var importance: ConversionImportance?
+    /// Exact rescalings of source tensors applied before encoding (AWQ's folded scales); a
+    /// transformed tensor is never copied byte for byte, it is re-encoded in its type.
+    public var weightTransforms: WeightTransforms?
 
     /// Options for `target`, every other choice at its default.
     public init(target: ConversionTarget) {

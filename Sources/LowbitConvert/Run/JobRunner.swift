@@ -105,6 +105,7 @@ struct JobRunner {
     /// Decodes rows of the source, puts rotary rows in the output's order, and refuses NaN/Inf.
     func decodeStrip(_ tensor: TensorInfo, _ rows: Range<Int>) throws -> [Float] {
         var values = try TensorDecoder.decode(tensor, from: source, rows: rows)
+        job.transform?.apply(to: &values, rows: rows, rowLength: job.rowLength)
         if let rot = job.rotary {
             let permutation = try RotaryPermutation(rows: job.rows, heads: rot.heads, file: source.path, item: tensor.name)
             let width = job.rowLength
