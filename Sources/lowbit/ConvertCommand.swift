@@ -126,6 +126,9 @@ struct Convert: ParsableCommand {
         do { try request.validate() } catch { throw ValidationError(ErrorReporter.describe(error)) }
         for name in [outputTensorType, tokenEmbeddingType].compactMap({ $0 }) { _ = try Self.ggmlType(name) }
         _ = try Self.parseSize(maxShardSize)
+        if calibration.method == .awq && imatrix != nil {
+            throw ValidationError("--imatrix cannot weight an AWQ conversion: its activations are those of the model before AWQ's scales")
+        }
         if imatrix != nil || (calibration.calibration != nil && calibration.method == .rtn) {
             let flag = imatrix != nil ? "--imatrix" : "--calibration"
             guard case .gguf = type, OutputKind(path: output).isGGUF else {
@@ -137,9 +140,6 @@ struct Convert: ParsableCommand {
         }
         if calibration.method == .gptq {
             throw ValidationError("--method \(calibration.method.rawValue) is not built yet")
-        }
-        if calibration.method == .awq && imatrix != nil {
-            throw ValidationError("--imatrix cannot weight an AWQ conversion: its activations are those of the model before AWQ's scales")
         }
     }
 
