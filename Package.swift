@@ -52,7 +52,7 @@ let package = Package(
         // Calibration: importance matrices collected from the evaluator's forward pass.
         .target(
             name: "LowbitCalibrate",
-            dependencies: ["LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitEval", "COpenBLAS"],
+            dependencies: ["LowbitFormats", "LowbitModels", "LowbitQuant", "LowbitEval", "LowbitSystem", "COpenBLAS"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "lowbit",
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "LowbitTokenizerTests", dependencies: ["LowbitTestSupport", "LowbitTokenizer", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitConvertTests", dependencies: ["LowbitTestSupport", "LowbitConvert", "LowbitModels", "LowbitQuant", "LowbitFormats"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitEvalTests", dependencies: ["LowbitTestSupport", "LowbitEval", "LowbitModels", "LowbitFormats"], swiftSettings: swiftSettings),
-        .testTarget(name: "LowbitCalibrateTests", dependencies: ["LowbitTestSupport", "LowbitCalibrate", "LowbitEval", "LowbitFormats"], swiftSettings: swiftSettings),
+        .testTarget(name: "LowbitCalibrateTests", dependencies: ["LowbitTestSupport", "LowbitCalibrate", "LowbitEval", "LowbitFormats", "LowbitConvert", "LowbitQuant"], swiftSettings: swiftSettings),
         .testTarget(name: "LowbitCLITests", dependencies: ["LowbitTestSupport", "lowbit", "LowbitFormats"], swiftSettings: swiftSettings),
     ]
 )

@@ -34,6 +34,7 @@ struct Convert: ParsableCommand {
               lowbit convert model-dir -o model-q4_k_m.gguf --type q4_k_m
               lowbit convert model-dir -o out.gguf --type q4_k_m --imatrix imatrix.gguf
               lowbit convert model-dir -o out.gguf --type q4_k_m --calibration calib.txt
+              lowbit convert model-dir -o model-int4-awq --type int4 --method awq --calibration calib.txt
               lowbit convert model.gguf -o model-int4 --type int4 --group-size 128
               lowbit convert model-dir -o model-int4-gptq --type int4 --method gptq --calibration calib.txt
               lowbit convert model-dir -o model-fp8 --type fp8 --fp8-granularity block
@@ -93,6 +94,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup(title: "GPTQ options (--method gptq)") var gptq: GPTQArguments
 
+    @OptionGroup(title: "AWQ options (--method awq)") var awq: AWQArguments
+
     @Flag(name: .long, help: "Print the plan (each tensor, its type and size) without writing.")
     var dryRun = false
 
@@ -128,6 +131,9 @@ struct Convert: ParsableCommand {
         do { try request.validate() } catch { throw ValidationError(ErrorReporter.describe(error)) }
         for name in [outputTensorType, tokenEmbeddingType].compactMap({ $0 }) { _ = try Self.ggmlType(name) }
         _ = try Self.parseSize(maxShardSize)
+        if calibration.method == .awq && imatrix != nil {
+            throw ValidationError("--imatrix cannot weight an AWQ conversion: its activations are those of the model before AWQ's scales")
+        }
         if imatrix != nil || (calibration.calibration != nil && calibration.method == .rtn) {
             let flag = imatrix != nil ? "--imatrix" : "--calibration"
             switch type {
@@ -149,7 +155,7 @@ struct Convert: ParsableCommand {
             if imatrix != nil { throw ValidationError("--method gptq computes its own Hessians; --imatrix does not apply") }
             if searchScales { throw ValidationError("--method gptq fixes group scales itself; --search-scales does not apply") }
         case .awq:
-            throw ValidationError("--method \(calibration.method.rawValue) is not built yet")
+            break
         }
     }
 
@@ -171,6 +177,14 @@ struct Convert: ParsableCommand {
         options.importance = try imatrix.map(ConversionImportance.init(contentsOf:))
         if let text = calibration.calibration, calibration.method == .rtn {
             options.importance = try ConversionImportance(calibration.importanceMatrix(model: input, quiet: json), file: text)
+        }
+        var awqReport: AWQArguments.Report?
+        if calibration.method == .awq && !dryRun {
+            // The plan without scales gives each tensor's layout, which the search quantizes with.
+            let unscaled = try ConversionPlan(input: inputModel, output: outputKind, options: options)
+            let (transforms, report) = try awq.transforms(input: input, plan: unscaled, calibration: calibration, quiet: json)
+            options.weightTransforms = transforms
+            awqReport = report
         }
         var plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
         if dryRun {
@@ -196,6 +210,7 @@ struct Convert: ParsableCommand {
             var out = summary.json()
             if case .object(var members) = out {
                 if let gptqReport { members.append(("calibration", gptqReport.json(gptq))) }
+                if let awqReport { members.append(("calibration", awqReport.json())) }
                 members.append(("peak_rss_bytes", ProcessMemory.peakResidentBytes().map { .integer(Int64($0)) } ?? .null))
                 out = .object(members)
             }
@@ -206,6 +221,10 @@ struct Convert: ParsableCommand {
                 let rss = ProcessMemory.peakResidentBytes().map { String(format: ", peak RSS %.0f MB", Double($0) / 1e6) } ?? ""
                 print("gptq: \(gptqReport.tensors) tensors calibrated on \(gptqReport.chunks) chunks of \(gptqReport.context) tokens in "
                       + String(format: "%.1f s", gptqReport.seconds) + rss)
+            }
+            if let r = awqReport {
+                print(String(format: "awq: %d mappings, %d chunks (%d tokens, %d scored per mapping), %.1f s, peak RSS %.0f MB",
+                             r.mappings, r.chunks, r.tokens, r.scoredTokens, r.seconds, Double(r.peakResidentBytes) / 1e6))
             }
         }
     }

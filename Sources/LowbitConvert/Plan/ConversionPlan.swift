@@ -74,6 +74,7 @@ public struct ConversionPlan: Sendable {
         if input.source.tensors.contains(where: { $0.type.floatFormat == nil && TensorDecoder.canDecode($0.type) }) {
             warnings.append("the input is already quantized: its tensors are dequantized to F32 first, so the output carries both quantization errors")
         }
+        try options.weightTransforms?.check(against: input.source)
         var planner = Planner(plan: self)
         try planner.build()
         self = planner.plan
@@ -175,7 +176,8 @@ private struct Planner {
             }
             let rot = rotary(for: name, sourceName: t.name)
             let encoding: OutputEncoding
-            if case .ggml(type) = t.type, rot == nil {
+            let transform = options.weightTransforms?.transform(for: t.name)
+            if case .ggml(type) = t.type, rot == nil, transform == nil {
                 encoding = .copy
             } else if !TensorDecoder.canDecode(t.type) {
                 throw ConvertError.unsupportedTensor(tensor: t.name, file: t.file, reason: "type \(t.type.name) cannot be decoded, so it cannot become \(type.name)")
@@ -186,6 +188,7 @@ private struct Planner {
                 input: .tensor(t), outputName: name, rows: t.rowCount, rowLength: t.rowLength, encoding: encoding,
                 rotary: rot, reason: reason,
                 outputs: [PlannedTensor(name: name, type: .ggml(type), shape: shape)])
+            job.transform = transform
             // llama.cpp looks a tensor up only when it quantizes it: a weight whose type changes.
             if let importance = options.importance, type != sourceType,
                GGUFTypePolicy.isQuantizable(name: name, dimensions: shape.count) {
@@ -267,9 +270,19 @@ private struct Planner {
                     throw ConvertError.unsupportedTensor(tensor: t.name, file: t.file, reason: "type \(t.type.name) cannot be written to safetensors")
                 }
             }
+            let transform = options.weightTransforms?.transform(for: t.name)
+            if transform != nil, case .copy = encoding {
+                // A rescaled tensor cannot keep its bytes: it is re-encoded in its own dtype.
+                guard case .safetensors(let d) = t.type, TensorDecoder.canDecode(t.type) else {
+                    throw ConvertError.unsupportedTensor(tensor: t.name, file: t.file,
+                                                         reason: "type \(t.type.name) cannot be rescaled (\(options.weightTransforms!.method)) and re-encoded")
+                }
+                encoding = .encode(FloatLayout(d))
+            }
             var job = TensorJob(input: .tensor(t), outputName: name, rows: rows, rowLength: cols,
                                 encoding: encoding, rotary: rot, reason: reason, outputs: outputs)
             job.importance = importance
+            job.transform = transform
             plan.jobs.append(job)
         }
     }

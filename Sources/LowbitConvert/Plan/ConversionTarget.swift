@@ -105,6 +105,9 @@ public struct ConversionOptions: Sendable {
     /// Codes, scales and offsets a calibrated method (GPTQ) chose, packed instead of rounding by
     /// the jobs whose layout is an INT layout (``CalibratedEncodings``).
     public var calibratedEncodings: (any CalibratedEncodings)?
+    /// Exact rescalings of source tensors applied before encoding (AWQ's folded scales); a
+    /// transformed tensor is never copied byte for byte, it is re-encoded in its type.
+    public var weightTransforms: WeightTransforms?
 
     /// Options for `target`, every other choice at its default.
     public init(target: ConversionTarget) {

@@ -54,6 +54,9 @@ public struct TensorJob: Sendable {
     /// stacked matrices (experts) has k vectors one after the other: matrix m's `rows / k`
     /// rows use the m-th.
     public var importance: [Float]? = nil
+    /// The rescaling applied to the decoded source values before anything else (see
+    /// ``WeightTransforms``); nil for none.
+    public var transform: WeightTransform? = nil
 
     /// Name of the input tensor, or of the output for computed values.
     public var sourceName: String {

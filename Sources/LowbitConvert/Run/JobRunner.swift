@@ -151,6 +151,7 @@ struct JobRunner {
     /// Decodes rows of the source, puts rotary rows in the output's order, and refuses NaN/Inf.
     func decodeStrip(_ tensor: TensorInfo, _ rows: Range<Int>) throws -> [Float] {
         var values = try TensorDecoder.decode(tensor, from: source, rows: rows)
+        job.transform?.apply(to: &values, rows: rows, rowLength: job.rowLength)
         if job.rotary != nil {
             let map = try sourceRows()
             let width = job.rowLength

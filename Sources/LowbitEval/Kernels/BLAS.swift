@@ -14,7 +14,7 @@ package enum BLAS {
 
     /// `C[m×n] = alpha · A[m×k] · Bᵀ + beta · C`, where B is stored as n rows of k (row-major,
     /// leading dimensions `lda`, `ldb`, `ldc`), computed on `threads` threads by splitting n.
-    static func gemmTransposedB(m: Int, n: Int, k: Int, alpha: Float = 1,
+    package static func gemmTransposedB(m: Int, n: Int, k: Int, alpha: Float = 1,
                                 a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, ldb: Int,
                                 beta: Float = 0,
