@@ -180,6 +180,7 @@ def test_sigint_during_calibration_leaves_nothing(lowbit, source, text, tmp_path
     proc.send_signal(signal.SIGINT)
     code, _, err = finish(proc)
     assert code == 130, err
+    assert "interrupted by SIGINT: nothing was written to" in err and "out" in err, err
     assert list(tmp_path.iterdir()) == [], f"left behind: {list(tmp_path.iterdir())}"
 
 
