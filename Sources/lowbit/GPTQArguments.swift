@@ -87,9 +87,7 @@ extension CalibrationArguments {
         if !quiet {
             Console.err("calibration: \(tokens.count) tokens of \(calibration!), \(chunks.chunkCount) chunks of \(chunks.contextLength)\n")
         }
-        let parent = (output as NSString).deletingLastPathComponent
-        let store = try SpilledEncodings(method: "gptq", weightsArguments: gptq.weightsArguments,
-                                         parent: parent.isEmpty ? "." : parent)
+        let store = try SpilledEncodings(method: "gptq", weightsArguments: gptq.weightsArguments, output: output)
         var tensors = 0
         var fallbacks: [String] = []
         let method = GPTQLayerMethod(

@@ -28,7 +28,7 @@ import Testing
         let name = "model.layers.0.self_attn.o_proj.weight"
         let (rows, columns) = (model.hidden, model.hidden)
         let expected = q.quantize(Self.halved(model.values(of: name, count: rows * columns)), rowLength: columns)
-        let store = try SpilledEncodings(method: "gptq", weightsArguments: [("actorder", .string("weight"))], parent: model.root)
+        let store = try SpilledEncodings(method: "gptq", weightsArguments: [("actorder", .string("weight"))], output: model.root + "/out")
         try store.store(expected, for: name, quantizer: q, rows: rows, columns: columns)
         #expect(FileManager.default.fileExists(atPath: store.directory))
         let out = model.root + "/out"
@@ -65,7 +65,7 @@ import Testing
         try TinyCheckpoint.convert(hf, to: gguf, target: .gguf(.uniform(.bf16)))
         let g = try ModelFile.open(gguf)
         let q = IntGroupQuantizer(bits: 4, groupSize: 32, convention: .compressedTensors(symmetric: true))
-        let store = try SpilledEncodings(method: "gptq", parent: model.root)
+        let store = try SpilledEncodings(method: "gptq", output: model.root + "/out")
         defer { store.remove() }
         let cases = [("blk.1.attn_q.weight", "model.layers.1.self_attn.q_proj.weight"),
                      ("blk.1.attn_k.weight", "model.layers.1.self_attn.k_proj.weight")]
@@ -93,7 +93,7 @@ import Testing
         let name = "model.layers.0.mlp.up_proj.weight"
         let g32 = IntGroupQuantizer(bits: 4, groupSize: 32, convention: .compressedTensors(symmetric: true))
         let g64 = IntGroupQuantizer(bits: 4, groupSize: 64, convention: .compressedTensors(symmetric: true))
-        let store = try SpilledEncodings(method: "gptq", parent: model.root)
+        let store = try SpilledEncodings(method: "gptq", output: model.root + "/out")
         defer { store.remove() }
         try store.store(g32.quantize(model.values(of: name, count: model.ffn * model.hidden), rowLength: model.hidden),
                         for: name, quantizer: g32, rows: model.ffn, columns: model.hidden)

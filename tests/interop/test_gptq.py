@@ -118,9 +118,37 @@ def test_int4_codes_on_grid_and_close_to_source(int4, source):
             assert np.array_equal(scale_g.view(np.uint16), scale_r.view(np.uint16)), module
             changed = np.mean(codes_g != codes_r)
             assert changed > 0.01, f"{module}: only {changed:.2%} of codes differ from round to nearest"
+            # GPTQ trades weight error for output error, so its weights sit further from the
+            # source than rounding's, but rows in the wrong order would be ~1.4 away.
             err_g = np.linalg.norm(wg - w) / np.linalg.norm(w)
-            err_r = np.linalg.norm(wr - w) / np.linalg.norm(w)
-            assert err_g < 1.6 * err_r and err_g < 0.5, f"{module}: GPTQ {err_g:.3f}, RTN {err_r:.3f}"
+            assert err_g < 0.5, f"{module}: GPTQ weights {err_g:.3f} from the source"
+
+
+def test_layer0_output_error_below_rounding(int4, source, text):
+    """GPTQ's objective, checked with numpy: on layer 0's attention inputs for the calibration
+    tokens (RMSNorm of the embeddings, computed here), the q/k/v outputs err less than rounding's.
+    (gate/up see the residual after attention, which this test does not compute.)"""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    path, weights = source
+    reader = GGUFReader(path)
+    fields = {t.name: t for t in reader.tensors}
+    embed = dequantize(fields["token_embd.weight"].data, fields["token_embd.weight"].tensor_type).astype(np.float64)
+    norm = np.asarray(fields["blk.0.attn_norm.weight"].data, np.float64)
+    eps = float(reader.fields["llama.attention.layer_norm_rms_epsilon"].parts[-1][0])
+    vocab = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    tokens = vocab.tokenize(text.read_bytes()[:20000], add_bos=True)[:512]
+    x = embed[tokens]
+    x = x / np.sqrt(np.mean(x * x, axis=1, keepdims=True) + eps) * norm
+    out, _, rtn_dir = int4
+    gptq = load_file(str(out / "model.safetensors"))
+    rtn = load_file(str(rtn_dir / "model.safetensors"))
+    for role in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
+        module = f"model.layers.0.{role}"
+        w = weights[module].astype(np.float64)
+        y = x @ w.T
+        err_g = np.linalg.norm(x @ decode(gptq, module)[0].T - y)
+        err_r = np.linalg.norm(x @ decode(rtn, module)[0].T - y)
+        assert err_g < 0.8 * err_r, f"{module}: output error GPTQ {err_g:.4f}, RTN {err_r:.4f}"
 
 
 @pytest.mark.parametrize("args,bits", [(["--type", "int4", "--layout", "mlx"], 4),
@@ -152,6 +180,7 @@ def test_sigint_during_calibration_leaves_nothing(lowbit, source, text, tmp_path
     proc.send_signal(signal.SIGINT)
     code, _, err = finish(proc)
     assert code == 130, err
+    assert "interrupted by SIGINT: nothing was written to" in err and "out" in err, err
     assert list(tmp_path.iterdir()) == [], f"left behind: {list(tmp_path.iterdir())}"
 
 

@@ -24,14 +24,17 @@ public final class SpilledEncodings: CalibratedEncodings, @unchecked Sendable {
     private let lock = NSLock()
     private var files: [String: String] = [:]
 
-    /// A store in a new temporary directory inside `parent` (the output's directory, so that the
-    /// results use the output's filesystem rather than a RAM-backed `/tmp`).
+    /// A store in a new temporary directory beside `output` (the conversion's output path, so
+    /// that the results use the output's filesystem rather than a RAM-backed `/tmp`, and an
+    /// interrupt reports the output as not written).
     /// - Throws: ``ConvertError`` when the directory cannot be made.
-    public init(method: String, weightsArguments: [(key: String, value: JSONValue)] = [], parent: String) throws {
+    public init(method: String, weightsArguments: [(key: String, value: JSONValue)] = [], output: String) throws {
         self.method = method
         self.weightsArguments = weightsArguments
-        let dir = (parent as NSString).appendingPathComponent(".lowbit-\(method)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        registration = TemporaryOutputs.shared.register(temporary: dir, final: dir)
+        let parent = (output as NSString).deletingLastPathComponent
+        let dir = ((parent.isEmpty ? "." : parent) as NSString)
+            .appendingPathComponent(".lowbit-\(method)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        registration = TemporaryOutputs.shared.register(temporary: dir, final: output)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
         } catch {
