@@ -55,9 +55,9 @@ struct GPTQRunReport {
     func json(_ gptq: GPTQArguments) -> JSONValue {
         .object([
             ("method", .string("gptq")),
-            ("calibration_chunks", .integer(Int64(chunks))),
-            ("calibration_tokens", .integer(Int64(tokens))),
-            ("calibration_ctx", .integer(Int64(context))),
+            ("chunks", .integer(Int64(chunks))),
+            ("tokens", .integer(Int64(tokens))),
+            ("ctx", .integer(Int64(context))),
             ("tensors", .integer(Int64(tensors))),
             ("rounded_to_nearest", .array(fallbacks.map { .string($0) })),
             ("dampening", .number(gptq.dampening)),

@@ -91,7 +91,7 @@ def decode(tensors, module):
 def test_summary_config_and_verify(int4, run_lowbit):
     out, summary, _ = int4
     c = summary["calibration"]
-    assert c["method"] == "gptq" and c["calibration_chunks"] == 4 and c["calibration_tokens"] == 512
+    assert c["method"] == "gptq" and c["chunks"] == 4 and c["tokens"] == 512
     assert c["tensors"] == 30 * 7 and c["rounded_to_nearest"] == []
     assert summary["peak_rss_bytes"] > 0
     config = json.loads((out / "config.json").read_text())["quantization_config"]
