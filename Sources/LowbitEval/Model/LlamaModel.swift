@@ -224,34 +224,112 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// A matrix product of the forward pass: `out (+)= input · Wᵀ` for the stacked matrices
+    /// `parts`, their outputs side by side (see ``WeightStore/project``).
+    private typealias Product = (_ input: UnsafePointer<Float>, _ rows: Int, _ lda: Int?, _ parts: [TensorInfo],
+                                 _ out: UnsafeMutablePointer<Float>, _ ldOut: Int, _ accumulate: Bool) throws -> Void
+
+    /// The products of the model as it runs: the stored (or overridden) weights, shown to the
+    /// observer.
+    private var storedProduct: Product {
+        { input, rows, lda, parts, out, ldOut, accumulate in
+            try self.linear(input, rows: rows, lda: lda, parts, into: out, ldOut: ldOut, accumulate: accumulate)
+        }
+    }
+
     /// Decoder layer `index` on the `t` rows of `ws.x`, in place.
     private func forward(layer index: Int, tokens t: Int, _ ws: Workspace) throws {
+        let layer = layers[index]
+        norm(ws.x, rows: t, weight: layer.attentionNorm, into: ws.h)
+        try attention(layer: index, tokens: t, ws, into: ws.x, accumulate: true, product: storedProduct)
+        norm(ws.x, rows: t, weight: layer.feedForwardNorm, into: ws.h)
+        try feedForward(layer: index, tokens: t, ws, into: ws.x, accumulate: true, product: storedProduct)
+    }
+
+    /// The attention block of layer `index` on the normed rows `ws.h`: Q, K and V, rope,
+    /// attention, and the output projection into `out` (added to it with `accumulate`: the
+    /// residual connection).
+    private func attention(layer index: Int, tokens t: Int, _ ws: Workspace, into out: UnsafeMutablePointer<Float>,
+                           accumulate: Bool, product: Product) throws {
         let c = config
-        let e = c.embeddingLength
         let threads = options.threads
         let rope = rotary!
-        let attention = Attention(config: c)
         let qWidth = c.headCount * c.headDim
         let kvWidth = c.kvHeadCount * c.headDim
-        let f = c.feedForwardLength
         let layer = layers[index]
-        // Attention block.
-        norm(ws.x, rows: t, weight: layer.attentionNorm, into: ws.h)
         let qkvWidth = qWidth + 2 * kvWidth
-        try linear(ws.h, rows: t, [layer.query, layer.key, layer.value], into: ws.qkv, ldOut: qkvWidth)
+        try product(ws.h, t, nil, [layer.query, layer.key, layer.value], ws.qkv, qkvWidth, false)
         let q = ws.qkv, k = ws.qkv + qWidth, v = ws.qkv + qWidth + kvWidth
         rope.apply(to: q, rows: t, heads: c.headCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
         rope.apply(to: k, rows: t, heads: c.kvHeadCount, headDim: c.headDim, stride: qkvWidth, threads: threads)
-        attention.run(q: q, k: k, v: v, inputStride: qkvWidth, tokens: t, into: ws.attended, scratch: ws.scores,
-                      threads: threads)
-        try linear(ws.attended, rows: t, [layer.attentionOutput], into: ws.x, ldOut: e, accumulate: true)
-        // Feed-forward block, gate and up side by side.
-        norm(ws.x, rows: t, weight: layer.feedForwardNorm, into: ws.h)
-        try linear(ws.h, rows: t, [layer.gate, layer.up], into: ws.gateUp, ldOut: 2 * f)
+        Attention(config: c).run(q: q, k: k, v: v, inputStride: qkvWidth, tokens: t, into: ws.attended,
+                                 scratch: ws.scores, threads: threads)
+        try product(ws.attended, t, nil, [layer.attentionOutput], out, c.embeddingLength, accumulate)
+    }
+
+    /// The feed-forward block of layer `index` on the normed rows `ws.h` (gate and up side by
+    /// side, the activation, down) into `out` (added to it with `accumulate`).
+    private func feedForward(layer index: Int, tokens t: Int, _ ws: Workspace, into out: UnsafeMutablePointer<Float>,
+                             accumulate: Bool, product: Product) throws {
+        let c = config
+        let f = c.feedForwardLength
+        let layer = layers[index]
+        try product(ws.h, t, nil, [layer.gate, layer.up], ws.gateUp, 2 * f, false)
         switch c.forwardPass.activation {
-        case .swiGLU: Activation.swiGLU(ws.gateUp, rows: t, width: f, threads: threads)
+        case .swiGLU: Activation.swiGLU(ws.gateUp, rows: t, width: f, threads: options.threads)
         }
-        try linear(ws.gateUp, rows: t, lda: 2 * f, [layer.down], into: ws.x, ldOut: e, accumulate: true)
+        try product(ws.gateUp, t, 2 * f, [layer.down], out, c.embeddingLength, accumulate)
+    }
+
+    // MARK: Blocks with other weights
+
+    /// The attention block of decoder layer `index` alone, without its residual connection, on
+    /// one chunk's normed input `normedInput` (`tokens` rows of the embedding width, positions
+    /// 0..<tokens, as the layer's query projection sees them): Q, K and V, rope, attention and
+    /// the output projection, with the float matrices of `replacements` (by the layer's tensor
+    /// names, each rows × columns in the file's row order) in place of the stored ones. AWQ
+    /// scores a candidate for the q/k/v mapping by this block's output. The observer is not
+    /// called.
+    ///
+    /// - Throws: ``EvalError`` (`.badShape`) naming the tensor when a replacement is not its
+    ///   matrix's size, or any error decoding the stored weights.
+    public func attentionOutput(layer index: Int, normedInput: [Float], tokens t: Int,
+                                replacements: [String: [Float]] = [:]) throws -> [Float] {
+        precondition(index >= 0 && index < layers.count, "layer \(index) of \(layers.count)")
+        let e = config.embeddingLength
+        precondition(t > 0 && normedInput.count == t * e, "\(normedInput.count) values are not \(t) rows of \(e)")
+        let layer = layers[index]
+        for part in [layer.query, layer.key, layer.value, layer.attentionOutput] {
+            if let r = replacements[part.name], r.count != part.rowCount * part.rowLength {
+                throw EvalError(.badShape, file: source.path, item: part.name,
+                                "\(r.count) values for a matrix of \(part.rowCount) × \(part.rowLength)")
+            }
+        }
+        let ws = prepare(tokens: t)
+        normedInput.withUnsafeBufferPointer { ws.h.update(from: $0.baseAddress!, count: $0.count) }
+        var out = [Float](repeating: 0, count: t * e)
+        let threads = options.threads
+        let product: Product = { input, rows, lda, parts, out, ldOut, accumulate in
+            guard parts.contains(where: { replacements[$0.name] != nil }) else {
+                try self.weights.project(input, rows: rows, lda: lda, weights: parts, into: out, ldOut: ldOut,
+                                         accumulate: accumulate)
+                return
+            }
+            var column = 0
+            for part in parts {
+                let values = try replacements[part.name] ?? self.weights.values(of: part)
+                values.withUnsafeBufferPointer { w in
+                    BLAS.gemmTransposedB(m: rows, n: part.rowCount, k: part.rowLength, a: input, lda: lda ?? part.rowLength,
+                                         b: w.baseAddress!, ldb: part.rowLength, beta: accumulate ? 1 : 0,
+                                         c: out + column, ldc: ldOut, threads: threads)
+                }
+                column += part.rowCount
+            }
+        }
+        try out.withUnsafeMutableBufferPointer { o in
+            try attention(layer: index, tokens: t, ws, into: o.baseAddress!, accumulate: false, product: product)
+        }
+        return out
     }
 
     /// The final norm and output head, only for the positions asked for.
