@@ -225,6 +225,9 @@ struct Convert: ParsableCommand {
             if let r = awqReport {
                 print(String(format: "awq: %d mappings, %d chunks (%d tokens, %d scored per mapping), %.1f s, peak RSS %.0f MB",
                              r.mappings, r.chunks, r.tokens, r.scoredTokens, r.seconds, Double(r.peakResidentBytes) / 1e6))
+                if let c = r.clip {
+                    print("awq: clip search on \(c.tensors) tensors: \(c.clippedGroups) of \(c.groups) groups clipped")
+                }
             }
         }
     }

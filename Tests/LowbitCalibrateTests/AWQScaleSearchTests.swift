@@ -105,9 +105,9 @@ import Testing
 
         let search = AWQScaleSearch(gridSize: 20)
         let problems = [
-            ("ffn", AWQMappingProblem(names: ["gate", "up"], weights: [gate, up], inputs: x, width: k, activationMeans: means,
+            ("ffn", try AWQMappingProblem(names: ["gate", "up"], weights: [gate, up], inputs: x, width: k, activationMeans: means,
                                       block: .swiGLU(down: down), threads: 2)),
-            ("proj", AWQMappingProblem(names: ["w1", "w2"], weights: [w1, w2], inputs: x, width: k, activationMeans: means,
+            ("proj", try AWQMappingProblem(names: ["w1", "w2"], weights: [w1, w2], inputs: x, width: k, activationMeans: means,
                                        block: .projections, threads: 2)),
         ]
         for (key, problem) in problems {

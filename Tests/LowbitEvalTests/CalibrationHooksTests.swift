@@ -85,4 +85,54 @@ import LowbitFormats
             #expect(try model.logits(from: state, outputPositions: 10..<20) == direct)
         }
     }
+
+    /// `attentionOutput` is the attention block the forward pass runs: on layer 1's q_proj input
+    /// as the forward saw it, its output equals the o_proj input the forward saw times o_proj's
+    /// weight (computed here in Double); replacing the weights by their own stored values
+    /// changes nothing; a zero o_proj gives zeros; and a q_proj scaled by 2 changes the output
+    /// (the replacement is used).
+    @Test func attentionOutputIsTheForwardsAttentionBlock() throws {
+        let model = try Self.model()
+        let c = model.config, e = c.embeddingLength, qw = c.headCount * c.headDim
+        let tokens = Array(try TinyModelForwardTests.tokens()[..<20])
+        let p = "model.layers.1.self_attn."
+        var qInput: [Float] = [], oInput: [Float] = []
+        model.linearInputObserver = { name, input in
+            for r in 0..<input.rows {
+                input.withRow(r) { row in
+                    if name == p + "q_proj.weight" { qInput += row }
+                    if name == p + "o_proj.weight" { oInput += row }
+                }
+            }
+        }
+        _ = try model.logits(tokens: tokens, outputPositions: 19..<20)
+        model.linearInputObserver = nil
+        let wo = try model.weightValues(name: p + "o_proj.weight")
+        let out = try model.attentionOutput(layer: 1, normedInput: qInput, tokens: 20)
+        #expect(out.count == 20 * e)
+        var worst = 0.0, scale = 0.0
+        for t in 0..<20 {
+            for j in 0..<e {
+                var sum = 0.0
+                for i in 0..<qw { sum += Double(oInput[t * qw + i]) * Double(wo[j * qw + i]) }
+                worst = max(worst, abs(sum - Double(out[t * e + j])))
+                scale = max(scale, abs(sum))
+            }
+        }
+        #expect(scale > 0 && worst <= 1e-4 * scale, "largest difference \(worst) of \(scale)")
+
+        var same: [String: [Float]] = [:]
+        for n in ["q_proj", "k_proj", "v_proj", "o_proj"] { same[p + n + ".weight"] = try model.weightValues(name: p + n + ".weight") }
+        let replaced = try model.attentionOutput(layer: 1, normedInput: qInput, tokens: 20, replacements: same)
+        #expect(zip(replaced, out).allSatisfy { abs($0 - $1) <= 1e-4 * Float(scale) })
+        let zero = try model.attentionOutput(layer: 1, normedInput: qInput, tokens: 20,
+                                             replacements: [p + "o_proj.weight": [Float](repeating: 0, count: wo.count)])
+        #expect(zero.allSatisfy { $0 == 0 })
+        let q2 = try model.weightValues(name: p + "q_proj.weight").map { $0 * 2 }
+        let sharper = try model.attentionOutput(layer: 1, normedInput: qInput, tokens: 20, replacements: [p + "q_proj.weight": q2])
+        #expect(zip(sharper, out).contains { abs($0 - $1) > 1e-3 * Float(scale) })
+        #expect(throws: EvalError.self) {
+            try model.attentionOutput(layer: 1, normedInput: qInput, tokens: 20, replacements: [p + "k_proj.weight": [1, 2, 3]])
+        }
+    }
 }

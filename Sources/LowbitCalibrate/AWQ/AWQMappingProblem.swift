@@ -5,12 +5,16 @@ import LowbitEval
 /// output of the balance layers' lowest common parent module).
 public enum AWQParentBlock: Sendable {
     /// The balance layers' own outputs side by side: exact for a single balance layer (up →
-    /// down, v → o); for q/k/v, the three projections stand in for the attention block, whose
-    /// softmax the model's public API does not expose.
+    /// down, v → o).
     case projections
     /// The SwiGLU feed-forward block: the balance layers are gate and up, the output is
     /// `down(silu(gate·x) ⊙ up·x)` with `down` (rows of the feed-forward width) left unquantized.
     case swiGLU(down: [Float])
+    /// The attention block of decoder layer `layer` of `model` (q, k, v → rope → attention →
+    /// o, ``LowbitEval/LlamaModel/attentionOutput(layer:normedInput:tokens:replacements:)``),
+    /// for the mapping attention norm → q, k, v: the inputs are whole chunks of `chunkTokens`
+    /// rows (positions 0..<chunkTokens each), because every query attends to the keys before it.
+    case attention(model: LlamaModel, layer: Int, chunkTokens: Int)
 }
 
 /// One mapping of one layer, ready to search: the sampled inputs of the balance layers, their
@@ -34,10 +38,13 @@ public struct AWQMappingProblem: @unchecked Sendable {
 
     /// A problem over `inputs` (rows of `width`), with `weights` named `names`.
     public init(names: [String], weights: [[Float]], inputs: [Float], width: Int, activationMeans: [Double],
-                block: AWQParentBlock, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                block: AWQParentBlock, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         precondition(names.count == weights.count && !weights.isEmpty, "one name per weight")
         precondition(inputs.count % width == 0 && activationMeans.count == width, "inputs and means must have \(width) columns")
         if case .swiGLU = block { precondition(weights.count == 2, "a SwiGLU block balances gate and up") }
+        if case .attention(_, _, let t) = block {
+            precondition(t > 0 && inputs.count % (t * width) == 0, "attention inputs must be whole chunks of \(t) tokens")
+        }
         self.names = names
         self.weights = weights
         self.inputs = inputs
@@ -46,18 +53,29 @@ public struct AWQMappingProblem: @unchecked Sendable {
         self.block = block
         self.threads = max(1, threads)
         self.reference = []
-        reference = output(of: weights)
+        reference = try output(of: weights)
     }
 
     /// Sampled tokens.
     public var tokens: Int { inputs.count / width }
 
     /// The scoring block's output with balance weights `w` (same shapes as ``weights``).
-    public func output(of w: [[Float]]) -> [Float] {
+    ///
+    /// - Throws: the model's errors, for an attention block.
+    public func output(of w: [[Float]]) throws -> [Float] {
         let n = tokens
+        if case .attention(let model, let layer, let t) = block {
+            let replacements = Dictionary(uniqueKeysWithValues: zip(names, w))
+            var out: [Float] = []
+            for chunk in 0..<(n / t) {
+                let rows = Array(inputs[(chunk * t * width)..<((chunk + 1) * t * width)])
+                out += try model.attentionOutput(layer: layer, normedInput: rows, tokens: t, replacements: replacements)
+            }
+            return out
+        }
         let products = w.map { product(inputs, rows: n, k: width, weight: $0) }
         switch block {
-        case .projections:
+        case .projections, .attention:
             return products.flatMap { $0 }
         case .swiGLU(let down):
             var hidden = products[0]
@@ -97,7 +115,7 @@ public struct AWQMappingProblem: @unchecked Sendable {
             for i in q.indices { q[i] /= s[i % width] }
             return q
         }
-        let out = output(of: candidates)
+        let out = try output(of: candidates)
         var sum = 0.0
         for i in out.indices {
             let d = Double(out[i]) - Double(reference[i])

@@ -9,16 +9,28 @@ import LowbitFormats
 /// (`r`, `c`) becomes `value · rowFactors[r] · columnFactors[c]`, in the source's row order
 /// (before Q/K rows are permuted for GGUF: only row factors depend on the order, and a rotary
 /// tensor's rows are not reordered before they are scaled). Missing factors are 1.
+///
+/// After scaling, a transform may clamp the values (AWQ's clip search): value (`r`, `c`) is
+/// limited to ±`clamps[r · groups + c / clampGroupSize]`, `groups` being the row's number of
+/// groups of ``clampGroupSize`` columns.
 public struct WeightTransform: Sendable, Equatable {
     /// One factor per row of the matrix view, or nil.
     public var rowFactors: [Float]?
     /// One factor per value of a row, or nil.
     public var columnFactors: [Float]?
+    /// One bound per row and group of ``clampGroupSize`` columns, row after row, or nil.
+    public var clamps: [Float]?
+    /// Columns per clamp group.
+    public var clampGroupSize: Int
 
-    /// A transform with the given factors (nil: all ones).
-    public init(rowFactors: [Float]? = nil, columnFactors: [Float]? = nil) {
+    /// A transform with the given factors (nil: all ones) and clamps (nil: none).
+    public init(rowFactors: [Float]? = nil, columnFactors: [Float]? = nil, clamps: [Float]? = nil,
+                clampGroupSize: Int = 1) {
+        precondition(clampGroupSize >= 1, "clamp groups need at least one column")
         self.rowFactors = rowFactors
         self.columnFactors = columnFactors
+        self.clamps = clamps
+        self.clampGroupSize = clampGroupSize
     }
 
     /// Multiplies the row factors by `factors` (one per row), composing with any already set.
@@ -37,9 +49,14 @@ public struct WeightTransform: Sendable, Equatable {
         return zip(a, b).map { $0 * $1 }
     }
 
-    /// Scales `values`, the rows `rows` of the tensor (row after row, `rowLength` each).
+    /// Clamp groups per row of `rowLength` values.
+    public func clampGroups(rowLength: Int) -> Int { (rowLength + clampGroupSize - 1) / clampGroupSize }
+
+    /// Scales, then clamps, `values`, the rows `rows` of the tensor (row after row, `rowLength`
+    /// each).
     public func apply(to values: inout [Float], rows: Range<Int>, rowLength: Int) {
         precondition(values.count == rows.count * rowLength, "\(values.count) values for \(rows.count) rows of \(rowLength)")
+        defer { if let clamps { clamp(&values, rows: rows, rowLength: rowLength, clamps) } }
         values.withUnsafeMutableBufferPointer { v in
             for (i, r) in rows.enumerated() {
                 let base = i * rowLength
@@ -49,6 +66,16 @@ public struct WeightTransform: Sendable, Equatable {
                 } else if rf != 1 {
                     for c in 0..<rowLength { v[base + c] *= rf }
                 }
+            }
+        }
+    }
+
+    private func clamp(_ values: inout [Float], rows: Range<Int>, rowLength: Int, _ clamps: [Float]) {
+        let groups = clampGroups(rowLength: rowLength)
+        for (i, r) in rows.enumerated() {
+            for c in 0..<rowLength {
+                let m = clamps[r * groups + c / clampGroupSize]
+                values[i * rowLength + c] = min(max(values[i * rowLength + c], -m), m)
             }
         }
     }
@@ -66,6 +93,17 @@ public struct WeightTransform: Sendable, Equatable {
             if let bad = factors.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
                 throw ConvertError(.badOption, file: tensor.file, item: tensor.name,
                                    "\(what) factor \(bad) of the weight transform is \(factors[bad]); factors must be finite and positive")
+            }
+        }
+        if let clamps {
+            let expected = tensor.rowCount * clampGroups(rowLength: tensor.rowLength)
+            guard clamps.count == expected else {
+                throw ConvertError(.badOption, file: tensor.file, item: tensor.name,
+                                   "the weight transform has \(clamps.count) clamps, the tensor has \(expected) groups of \(clampGroupSize)")
+            }
+            if let bad = clamps.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+                throw ConvertError(.badOption, file: tensor.file, item: tensor.name,
+                                   "clamp \(bad) of the weight transform is \(clamps[bad]); clamps must be finite and not negative")
             }
         }
     }
