@@ -96,6 +96,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup(title: "AWQ options (--method awq)") var awq: AWQArguments
 
+    @OptionGroup(title: "Budget options (GGUF)") var budget: BudgetArguments
+
     @Flag(name: .long, help: "Print the plan (each tensor, its type and size) without writing.")
     var dryRun = false
 
@@ -146,6 +148,14 @@ struct Convert: ParsableCommand {
         if imatrix != nil && calibration.calibration != nil {
             throw ValidationError("--imatrix and --calibration both give an importance matrix; give one")
         }
+        if budget.isRequested {
+            guard case .gguf = type, OutputKind(path: output).isGGUF else {
+                throw ValidationError("--target-bpw/--target-size choose GGUF types: give a GGUF --type and an output ending in .gguf")
+            }
+            guard calibration.method == .rtn else {
+                throw ValidationError("--target-bpw/--target-size measure round-to-nearest costs; --method \(calibration.method) does not combine with them yet")
+            }
+        }
         switch calibration.method {
         case .rtn: break
         case .gptq:
@@ -186,6 +196,16 @@ struct Convert: ParsableCommand {
             options.weightTransforms = transforms
             awqReport = report
         }
+        var budgetResult: GGUFBudget.Result?
+        if let target = try budget.budget() {
+            let base = try ConversionPlan(input: inputModel, output: outputKind, options: options)
+            let allocation = GGUFBudget(budget: target, candidates: try budget.candidateTypes())
+            let bar = ProgressBar(title: "costs", totalItems: base.jobs.filter(GGUFBudget.isChosen).count, totalBytes: 0, unit: "tensors")
+            let result = try allocation.allocate(for: base) { _ in bar.advance(bytes: 0) }
+            bar.finish()
+            options.assignedTypes = result.assignments
+            budgetResult = result
+        }
         var plan = try ConversionPlan(input: inputModel, output: outputKind, options: options)
         if dryRun {
             print(json ? plan.json().serialized(pretty: true) : plan.text())
@@ -211,12 +231,16 @@ struct Convert: ParsableCommand {
             if case .object(var members) = out {
                 if let gptqReport { members.append(("calibration", gptqReport.json(gptq))) }
                 if let awqReport { members.append(("calibration", awqReport.json())) }
+                if let budgetResult, let target = try budget.budget() {
+                    members.append(("budget", BudgetArguments.json(budgetResult, budget: target)))
+                }
                 members.append(("peak_rss_bytes", ProcessMemory.peakResidentBytes().map { .integer(Int64($0)) } ?? .null))
                 out = .object(members)
             }
             print(out.serialized(pretty: true))
         } else {
             print(summary.text())
+            if let budgetResult { print(BudgetArguments.text(budgetResult)) }
             if let gptqReport {
                 let rss = ProcessMemory.peakResidentBytes().map { String(format: ", peak RSS %.0f MB", Double($0) / 1e6) } ?? ""
                 print("gptq: \(gptqReport.tensors) tensors calibrated on \(gptqReport.chunks) chunks of \(gptqReport.context) tokens in "
@@ -244,8 +268,8 @@ struct Convert: ParsableCommand {
         return t
     }
 
-    /// Parses `5GB`, `500MB`, `2GiB`, or a plain byte count.
-    static func parseSize(_ text: String) throws -> Int {
+    /// Parses `5GB`, `500MB`, `2GiB`, or a plain byte count (`option` names the flag in errors).
+    static func parseSize(_ text: String, option: String = "--max-shard-size") throws -> Int {
         let t = text.uppercased()
         let units: [(String, Int)] = [("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10),
                                       ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
@@ -253,6 +277,6 @@ struct Convert: ParsableCommand {
             if let v = Double(t.dropLast(suffix.count)), v > 0 { return Int(v * Double(scale)) }
         }
         if let v = Int(t), v > 0 { return v }
-        throw ValidationError("--max-shard-size: cannot read '\(text)' (e.g. 5GB, 500MB)")
+        throw ValidationError("\(option): cannot read '\(text)' (e.g. 5GB, 500MB, 2GiB)")
     }
 }

@@ -166,6 +166,7 @@ private struct Planner {
         policy.outputTensorType = options.outputTensorType
         policy.tokenEmbeddingType = options.tokenEmbeddingType
         policy.hasImportanceMatrix = options.importance?.isEffective ?? false
+        policy.assignedTypes = options.assignedTypes
 
         for (t, name) in named {
             let shape = Array(t.rowMajorShape.reversed())  // GGUF ne order

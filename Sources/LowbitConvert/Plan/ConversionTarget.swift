@@ -108,6 +108,8 @@ public struct ConversionOptions: Sendable {
     /// Exact rescalings of source tensors applied before encoding (AWQ's folded scales); a
     /// transformed tensor is never copied byte for byte, it is re-encoded in its type.
     public var weightTransforms: WeightTransforms?
+    /// GGUF types chosen per tensor by a byte budget (``GGUFBudget``), by GGUF name.
+    public var assignedTypes: [String: GGMLType] = [:]
 
     /// Options for `target`, every other choice at its default.
     public init(target: ConversionTarget) {

@@ -99,6 +99,8 @@ public enum TypeChoiceReason: Sendable, Hashable, CustomStringConvertible {
     case override(String)
     /// The default type of the target.
     case defaultType
+    /// Chosen by the byte budget (`--target-bpw`, `--target-size`; see ``GGUFBudget``).
+    case budget
 
     /// How summaries print the reason (`fallback from Q4_K (...)`).
     public var description: String {
@@ -108,6 +110,7 @@ public enum TypeChoiceReason: Sendable, Hashable, CustomStringConvertible {
         case .fallback(let t): "fallback from \(t.name) (row length not a multiple of \(t.blockSize))"
         case .override(let rule): "override \(rule)"
         case .defaultType: "default"
+        case .budget: "budget"
         }
     }
 }
@@ -133,6 +136,9 @@ public struct GGUFTypePolicy: Sendable {
     /// keeps IQ4_NL/IQ4_XS in the first eighth of `ffn_down` layers instead of raising them to
     /// Q5_K, and raises Q4_0/Q5_0 there to Q4_1/Q5_1.
     public var hasImportanceMatrix = false
+    /// Types a byte budget chose (``GGUFBudget``), by GGUF name: they replace the target's
+    /// choice and mix; `--keep` and the embedding/output overrides still come first.
+    public var assignedTypes: [String: GGMLType] = [:]
 
     private let attentionVCount: Int
     private let layerCount: Int
@@ -189,6 +195,10 @@ public struct GGUFTypePolicy: Sendable {
         var type = target.defaultType
         var reason = TypeChoiceReason.defaultType
         guard !type.isFloat else { return (type, reason) }
+        if let assigned = assignedTypes[name] {
+            countRole(role)
+            return (assigned, .budget)
+        }
 
         if let rule = tensorTypeRules.first(where: { $0.pattern.matches(name) }) {
             type = rule.type
