@@ -53,22 +53,7 @@ import Testing
         // Heavy-tailed weights: a few large values per group, which clipping trades off.
         for i in w.indices where i % 13 == 0 { w[i] *= 5 }
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("awq-clip-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        for (name, values) in [("x", x), ("w", w)] {
-            try values.withUnsafeBytes { Data($0) }.write(to: dir.appendingPathComponent(name + ".f32"))
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.numpy, dir.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "the numpy reference failed")
-        let reference = try JSONValue.parse([UInt8](output))
+        let reference = try AWQScaleSearchTests.runNumpy(Self.numpy, tag: "awq-clip", arrays: [("x", x), ("w", w)])
         let ratios = try #require(reference["ratios"].flatMap(AWQScaleSearchTests.doubles))
         let maxima = try #require(reference["maxima"].flatMap(AWQScaleSearchTests.doubles))
         let gaps = try #require(reference["gap"].flatMap(AWQScaleSearchTests.doubles))

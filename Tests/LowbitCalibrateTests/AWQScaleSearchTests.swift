@@ -28,6 +28,27 @@ import Testing
         }
     }
 
+    /// Writes `arrays` as little-endian f32 files NAME.f32 into a temporary directory, runs the
+    /// numpy `script` on it (the directory as its argument) and parses the JSON it prints.
+    static func runNumpy(_ script: String, tag: String, arrays: [(String, [Float])]) throws -> JSONValue {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, values) in arrays {
+            try values.withUnsafeBytes { Data($0) }.write(to: dir.appendingPathComponent(name + ".f32"))
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, dir.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "the numpy reference failed")
+        return try JSONValue.parse([UInt8](output))
+    }
+
     static func random(_ count: Int, _ rng: inout LCG64, scale: Float = 1) -> [Float] {
         (0..<count).map { _ in (rng.nextUnitFloat() * 2 - 1) * scale }
     }
@@ -86,22 +107,8 @@ import Testing
         var means = [Double](repeating: 0, count: k)
         for i in x.indices { means[i % k] += Double(abs(x[i])) / Double(n) }
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("awq-search-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        for (name, values) in [("x", x), ("gate", gate), ("up", up), ("down", down), ("w1", w1), ("w2", w2)] {
-            try values.withUnsafeBytes { Data($0) }.write(to: dir.appendingPathComponent(name + ".f32"))
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.numpy, dir.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "the numpy reference failed")
-        let reference = try JSONValue.parse([UInt8](output))
+        let reference = try Self.runNumpy(Self.numpy, tag: "awq-search", arrays: [
+            ("x", x), ("gate", gate), ("up", up), ("down", down), ("w1", w1), ("w2", w2)])
 
         let search = AWQScaleSearch(gridSize: 20)
         let problems = [
